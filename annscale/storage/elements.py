@@ -1,0 +1,460 @@
+"""One small element-access layer over HDF5 (h5py) and zarr (zarr-python 3).
+
+Everything above this module (the format spec, the lazy engine, writers) speaks only
+:class:`Group` and :class:`Array`: list children, read/write attributes, create arrays,
+read and write slices. The h5py-vs-zarr differences live here and nowhere else:
+
+* attributes are decoded to plain Python values (``str``, ``bool``, ``int``, ``float``,
+  ``list``); HDF5 byte-string attributes (Julia/HDF5.jl) are decoded too;
+* string arrays read as numpy ``object`` arrays of ``str`` from both backends;
+* ``create_array`` takes one vocabulary of options (``compression``, ``compression_opts``,
+  ``chunks``, ``resizable``, ``shards``, ``compressors``) and translates it.
+
+Element paths are absolute inside their file (``/obs/cell_type``); errors name them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+import zarr
+
+from ..errors import ElementNotFoundError, StorageError
+
+__all__ = ["Element", "Group", "Array", "H5Group", "H5Array", "ZarrGroup", "ZarrArray"]
+
+_STRING_KINDS = ("U", "O", "T")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path.rstrip('/')}/{key.strip('/')}"
+
+
+def _decode_attr(value: Any) -> Any:
+    """Turn an attribute value from either backend into a plain Python value."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in ("S", "O", "U"):
+            return [_decode_attr(v) for v in value.tolist()]
+        return value.tolist()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_decode_attr(v) for v in value]
+    return value
+
+
+def _encode_attr_h5(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        if len(value) == 0:
+            # h5py's default for [] is an empty float64 array; anndata writes exactly that.
+            return np.array([], dtype=np.float64)
+        if all(isinstance(v, str) for v in value):
+            return np.array(value, dtype=h5py.string_dtype("utf-8"))
+        return np.asarray(value)
+    if isinstance(value, bool):
+        return np.bool_(value)
+    return value
+
+
+def _encode_attr_json(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return [_encode_attr_json(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_encode_attr_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Element:
+    """A node in a store: a group or an array, with its file and path for messages."""
+
+    is_group: bool = False
+
+    def __init__(self, handle: Any, source: str, path: str):
+        self.handle = handle
+        self.source = source
+        self.path = path if path.startswith("/") else "/" + path
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def backend(self) -> str:
+        """``"hdf5"`` or ``"zarr"``."""
+        raise NotImplementedError
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Attributes as plain Python values."""
+        return {k: _decode_attr(v) for k, v in self.handle.attrs.items()}
+
+    def set_attrs(self, attrs: Mapping[str, Any]) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path!r} in {self.source!r}>"
+
+
+class Array(Element):
+    """A stored n-d array (dataset)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.handle.shape) if self.handle.shape is not None else ()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.handle.dtype
+
+    @property
+    def chunks(self) -> tuple[int, ...] | None:
+        """Storage chunk shape (inner chunks for sharded zarr), or None if contiguous."""
+        return self.handle.chunks
+
+    @property
+    def is_string(self) -> bool:
+        raise NotImplementedError
+
+    def read(self, selection: Any = Ellipsis) -> Any:
+        """Read a selection. Strings come back as ``object`` arrays of ``str``."""
+        raise NotImplementedError
+
+    def __getitem__(self, selection: Any) -> Any:
+        return self.read(selection)
+
+    def write(self, selection: Any, values: Any) -> None:
+        raise NotImplementedError
+
+    def __setitem__(self, selection: Any, values: Any) -> None:
+        self.write(selection, values)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+class Group(Element):
+    """A group of elements."""
+
+    is_group = True
+
+    def keys(self) -> list[str]:
+        return list(self.handle.keys())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __contains__(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def __getitem__(self, key: str) -> Group | Array:
+        raise NotImplementedError
+
+    def get(self, key: str, default: Any = None) -> Group | Array | Any:
+        return self[key] if key in self else default
+
+    def require(self, key: str, expected: str = "an element") -> Group | Array:
+        """``self[key]`` or a clear :class:`ElementNotFoundError`."""
+        if key not in self:
+            raise ElementNotFoundError(
+                f"missing {key!r}: expected {expected}", source=self.source, element=self.path
+            )
+        return self[key]
+
+    def create_group(self, key: str) -> Group:
+        raise NotImplementedError
+
+    def create_array(
+        self,
+        key: str,
+        data: Any = None,
+        *,
+        shape: tuple[int, ...] | None = None,
+        dtype: Any = None,
+        **options: Any,
+    ) -> Array:
+        """Create an array from ``data`` or as empty ``shape``/``dtype``.
+
+        Options: ``compression``/``compression_opts`` (HDF5 filters; for zarr ``"gzip"``
+        maps to a gzip codec), ``chunks``, ``resizable`` (HDF5 ``maxshape=None``),
+        ``shards`` and ``compressors`` (zarr). Options the backend has no use for are ignored.
+        """
+        raise NotImplementedError
+
+    def create_null(self, key: str) -> Array:
+        """The ``null`` element: an empty HDF5 dataset or a 0-d zarr bool with no chunk."""
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        del self.handle[key]
+
+    @property
+    def store_format(self) -> str:
+        """``"h5ad"``, ``"zarr2"`` or ``"zarr3"``."""
+        raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- HDF5
+
+
+class _H5Mixin:
+    @property
+    def backend(self) -> str:
+        return "hdf5"
+
+    def set_attrs(self, attrs: Mapping[str, Any]) -> None:
+        for k, v in attrs.items():
+            self.handle.attrs[k] = _encode_attr_h5(v)
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        out = {}
+        for k in self.handle.attrs.keys():
+            try:
+                v = self.handle.attrs[k]
+            except OSError:  # unreadable (e.g. empty) attribute
+                continue
+            out[k] = v if isinstance(v, h5py.Reference) else _decode_attr(v)
+        return out
+
+
+class H5Array(_H5Mixin, Array):
+    @property
+    def is_string(self) -> bool:
+        return h5py.check_string_dtype(self.handle.dtype) is not None
+
+    @property
+    def is_empty(self) -> bool:
+        return self.handle.shape is None
+
+    def read(self, selection: Any = Ellipsis) -> Any:
+        ds = self.handle
+        if ds.shape is None:  # h5py.Empty
+            return None
+        if ds.dtype.kind == "O" or (ds.dtype.kind == "S" and h5py.check_string_dtype(ds.dtype)):
+            info = h5py.check_string_dtype(ds.dtype)
+            if info is not None and ds.dtype.kind == "O":
+                out = ds.asstr()[selection]
+                return out if np.ndim(out) else (out.item() if isinstance(out, np.ndarray) else out)
+        out = ds[selection]
+        return out
+
+    def write(self, selection: Any, values: Any) -> None:
+        self.handle[selection] = values
+
+    def resize(self, shape: tuple[int, ...]) -> None:
+        self.handle.resize(shape)
+
+
+class H5Group(_H5Mixin, Group):
+    def __contains__(self, key: str) -> bool:
+        return key in self.handle
+
+    def __getitem__(self, key: str) -> Group | Array:
+        try:
+            node = self.handle[key]
+        except KeyError:
+            raise ElementNotFoundError(
+                f"no element {key!r}", source=self.source, element=self.path
+            ) from None
+        path = _join(self.path, key)
+        if isinstance(node, h5py.Group):
+            return H5Group(node, self.source, path)
+        return H5Array(node, self.source, path)
+
+    def create_group(self, key: str, *, track_order: bool | None = None) -> H5Group:
+        g = self.handle.create_group(key, track_order=track_order)
+        return H5Group(g, self.source, _join(self.path, key))
+
+    def create_array(self, key, data=None, *, shape=None, dtype=None, **options) -> H5Array:
+        kw: dict[str, Any] = {}
+        if data is not None:
+            data = np.asarray(data) if not isinstance(data, (str, bytes)) else data
+            if isinstance(data, str) or (
+                isinstance(data, np.ndarray) and data.dtype.kind in _STRING_KINDS
+            ):
+                dtype = h5py.string_dtype("utf-8")
+                if isinstance(data, np.ndarray):
+                    data = data.astype(object)
+            shape = np.shape(data)
+        elif dtype is not None and np.dtype(dtype).kind in _STRING_KINDS:
+            dtype = h5py.string_dtype("utf-8")
+        scalar = shape == ()
+        if not scalar:
+            if options.get("compression") is not None:
+                kw["compression"] = options["compression"]
+                if options.get("compression_opts") is not None:
+                    kw["compression_opts"] = options["compression_opts"]
+            if options.get("resizable"):
+                kw["maxshape"] = (None,) * len(shape)
+                if options.get("chunks") is None and 0 in shape:
+                    kw["chunks"] = (1024,) * len(shape) if len(shape) == 1 else True
+            if options.get("chunks") is not None:
+                kw["chunks"] = options["chunks"]
+        try:
+            ds = self.handle.create_dataset(key, data=data, shape=shape, dtype=dtype, **kw)
+        except (TypeError, ValueError) as e:
+            raise StorageError(
+                f"cannot create array {key!r} ({e})", source=self.source, element=self.path
+            ) from e
+        return H5Array(ds, self.source, _join(self.path, key))
+
+    def create_null(self, key: str) -> H5Array:
+        ds = self.handle.create_dataset(key, data=h5py.Empty("f"))
+        return H5Array(ds, self.source, _join(self.path, key))
+
+    @property
+    def store_format(self) -> str:
+        return "h5ad"
+
+
+# ----------------------------------------------------------------------------- zarr
+
+
+class _ZarrMixin:
+    @property
+    def backend(self) -> str:
+        return "zarr"
+
+    def set_attrs(self, attrs: Mapping[str, Any]) -> None:
+        self.handle.attrs.update({k: _encode_attr_json(v) for k, v in attrs.items()})
+
+
+class ZarrArray(_ZarrMixin, Array):
+    @property
+    def is_string(self) -> bool:
+        return self.handle.dtype.kind in ("T", "O", "U")
+
+    @property
+    def is_empty(self) -> bool:
+        return False
+
+    @property
+    def chunks(self) -> tuple[int, ...]:
+        return tuple(self.handle.chunks)
+
+    @property
+    def shards(self) -> tuple[int, ...] | None:
+        return self.handle.shards
+
+    def read(self, selection: Any = Ellipsis) -> Any:
+        out = self.handle[selection]
+        if isinstance(out, np.ndarray) and out.dtype.kind in ("T", "O"):
+            if out.ndim == 0:
+                return str(out[()])
+            return out.astype(object)
+        if isinstance(out, np.str_):
+            return str(out)
+        return out
+
+    def write(self, selection: Any, values: Any) -> None:
+        self.handle[selection] = values
+
+
+def _zarr_compressors(handle: zarr.Group, options: dict[str, Any]) -> Any:
+    if "compressors" in options:
+        return options["compressors"]
+    comp = options.get("compression")
+    if comp is None:
+        return "auto"
+    if comp == "gzip":
+        level = options.get("compression_opts") or 4
+        if handle.metadata.zarr_format == 2:
+            import numcodecs
+
+            return numcodecs.GZip(level=level)
+        return zarr.codecs.GzipCodec(level=level)
+    return comp
+
+
+class ZarrGroup(_ZarrMixin, Group):
+    def __contains__(self, key: str) -> bool:
+        try:
+            self.handle[key]
+        except KeyError:
+            return False
+        return True
+
+    def keys(self) -> list[str]:
+        return sorted(self.handle.keys())
+
+    def __getitem__(self, key: str) -> Group | Array:
+        try:
+            node = self.handle[key]
+        except KeyError:
+            raise ElementNotFoundError(
+                f"no element {key!r}", source=self.source, element=self.path
+            ) from None
+        path = _join(self.path, key)
+        if isinstance(node, zarr.Group):
+            return ZarrGroup(node, self.source, path)
+        return ZarrArray(node, self.source, path)
+
+    def create_group(self, key: str, **_: Any) -> ZarrGroup:
+        g = self.handle.create_group(key)
+        return ZarrGroup(g, self.source, _join(self.path, key))
+
+    def create_array(self, key, data=None, *, shape=None, dtype=None, **options) -> ZarrArray:
+        if data is not None:
+            if isinstance(data, str):
+                data = np.array(data, dtype=object)
+            data = np.asarray(data)
+            shape, dtype = data.shape, data.dtype
+        if dtype is not None and np.dtype(dtype).kind in _STRING_KINDS:
+            dtype = str
+            if data is not None:
+                data = data.astype(object) if data.dtype.kind == "U" else data
+        kw: dict[str, Any] = {}
+        scalar = shape == ()
+        if not scalar:
+            if options.get("chunks") is not None:
+                kw["chunks"] = tuple(options["chunks"])
+            if options.get("shards") is not None and self.handle.metadata.zarr_format == 3:
+                kw["shards"] = options["shards"]
+            kw["compressors"] = _zarr_compressors(self.handle, options)
+        if 0 in (shape or ()) and "chunks" not in kw:
+            kw["chunks"] = tuple(max(1, s) for s in shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # zarr's non-spec dtype notes
+            arr = self.handle.create_array(key, shape=shape, dtype=dtype, **kw)
+        if data is not None and arr.size:
+            arr[...] = data
+        return ZarrArray(arr, self.source, _join(self.path, key))
+
+    def create_null(self, key: str) -> ZarrArray:
+        arr = self.handle.create_array(key, shape=(), dtype=bool, fill_value=False)
+        return ZarrArray(arr, self.source, _join(self.path, key))
+
+    @property
+    def store_format(self) -> str:
+        return f"zarr{self.handle.metadata.zarr_format}"
+
+
+def wrap(handle: Any, source: str, path: str = "/") -> Group | Array:
+    """Wrap an h5py or zarr node."""
+    if isinstance(handle, h5py.Group):
+        return H5Group(handle, source, path)
+    if isinstance(handle, h5py.Dataset):
+        return H5Array(handle, source, path)
+    if isinstance(handle, zarr.Group):
+        return ZarrGroup(handle, source, path)
+    if isinstance(handle, zarr.Array):
+        return ZarrArray(handle, source, path)
+    raise TypeError(f"not an h5py or zarr node: {type(handle).__name__}")
