@@ -65,8 +65,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .core.anndata import AnnData
-    from .core.raw import Raw
-    from .io.h5ad import read_h5ad, write_h5ad
-    from .io.zarr import read_zarr, write_zarr
-    from .lazy.open import read_lazy
+    from .core.anndata import AnnData as AnnData
+    from .core.raw import Raw as Raw
+    from .io.h5ad import read_h5ad as read_h5ad
+    from .io.h5ad import write_h5ad as write_h5ad
+    from .io.zarr import read_zarr as read_zarr
+    from .io.zarr import write_zarr as write_zarr
+    from .lazy.open import read_lazy as read_lazy

@@ -44,7 +44,10 @@ _OPTIONS: dict[str, _Option] = {
         _opt_bool,
     ),
     "zarr_write_format": _Option(
-        3, lambda v: v in (2, 3), "zarr format (2 or 3) used when annscale creates a zarr store.", int
+        3,
+        lambda v: v in (2, 3),
+        "zarr format (2 or 3) used when annscale creates a zarr store.",
+        int,
     ),
     "auto_shard_zarr_v3": _Option(
         False,
@@ -124,9 +127,11 @@ class Settings:
             self._values.update(old)
 
     def __repr__(self) -> str:
-        return "annscale.settings(\n" + "".join(
-            f"    {k}={v!r},\n" for k, v in self._values.items()
-        ) + ")"
+        return (
+            "annscale.settings(\n"
+            + "".join(f"    {k}={v!r},\n" for k, v in self._values.items())
+            + ")"
+        )
 
 
 settings = Settings()

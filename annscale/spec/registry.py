@@ -205,6 +205,7 @@ def stamp(elem: Element, spec: IOSpec) -> None:
 
 def expect_array(elem: Element, what: str) -> Array:
     if elem.is_group:
-        raise FormatError(f"expected {what} to be an array, found a group", source=elem.source,
-                          element=elem.path)
+        raise FormatError(
+            f"expected {what} to be an array, found a group", source=elem.source, element=elem.path
+        )
     return elem  # type: ignore[return-value]

@@ -16,7 +16,7 @@ import zarr
 
 from .._settings import settings
 from ..errors import StorageError
-from .elements import Group, H5Group, ZarrGroup
+from .elements import H5Group, ZarrGroup
 from .location import Location, as_location
 
 __all__ = ["open_root", "detect_kind", "StoreKind"]
@@ -69,8 +69,7 @@ def _sniff_file(f, loc: Location) -> StoreKind:
             if f.read(8) == _HDF5_MAGIC:
                 return "h5ad"
         raise StorageError(
-            "not an HDF5 (.h5ad) file, zarr directory or zarr zip store "
-            f"(starts with {head!r})",
+            f"not an HDF5 (.h5ad) file, zarr directory or zarr zip store (starts with {head!r})",
             source=loc.url,
         )
     return kind
@@ -156,4 +155,3 @@ def _open_zarr(loc: Location, mode: str, kind: StoreKind, zarr_format: int | Non
     except Exception as e:  # zarr raises its own GroupNotFoundError etc.
         raise StorageError(f"cannot open as a zarr store: {e}", source=loc.url) from e
     return ZarrGroup(g, loc.url, "/")
-
