@@ -74,6 +74,27 @@ def _encode_attr_json(value: Any) -> Any:
     return value
 
 
+def _storage_errors(read):
+    """Report failures of the backend while reading stored bytes (truncated or corrupt
+    chunks, failing decompression, I/O errors) as :class:`StorageError` naming the element."""
+
+    def wrapper(self, selection: Any = Ellipsis) -> Any:
+        try:
+            return read(self, selection)
+        except (OSError, RuntimeError) as e:
+            if isinstance(e, StorageError):
+                raise
+            raise StorageError(
+                f"cannot read stored data ({type(e).__name__}: {e}); the file may be truncated "
+                "or corrupt",
+                source=self.source,
+                element=self.path,
+            ) from e
+
+    wrapper.__doc__ = read.__doc__
+    return wrapper
+
+
 class Element:
     """A node in a store: a group or an array, with its file and path for messages."""
 
@@ -244,6 +265,7 @@ class H5Array(_H5Mixin, Array):
     def is_empty(self) -> bool:
         return self.handle.shape is None
 
+    @_storage_errors
     def read(self, selection: Any = Ellipsis) -> Any:
         ds = self.handle
         if ds.shape is None:  # h5py.Empty
@@ -354,6 +376,7 @@ class ZarrArray(_ZarrMixin, Array):
     def shards(self) -> tuple[int, ...] | None:
         return self.handle.shards
 
+    @_storage_errors
     def read(self, selection: Any = Ellipsis) -> Any:
         out = self.handle[selection]
         if isinstance(out, np.ndarray) and out.dtype.kind in ("T", "O"):
@@ -366,6 +389,9 @@ class ZarrArray(_ZarrMixin, Array):
 
     def write(self, selection: Any, values: Any) -> None:
         self.handle[selection] = values
+
+    def resize(self, shape: tuple[int, ...]) -> None:
+        self.handle.resize(shape)
 
 
 def _zarr_compressors(handle: zarr.Group, options: dict[str, Any]) -> Any:

@@ -1,0 +1,62 @@
+"""Element-level I/O, as ``anndata.io.read_elem`` / ``write_elem``.
+
+Both accept raw ``h5py``/``zarr`` groups and arrays (or annscale's storage elements), so code
+written against anndata's element API keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import zarr
+
+from ..spec import containers
+from ..spec.registry import ReadContext, WriteContext
+from ..spec.registry import read_elem as _read_elem
+from ..spec.registry import write_elem as _write_elem
+from ..storage.elements import Element, Group, wrap
+
+__all__ = ["read_elem", "write_elem", "as_element"]
+
+
+def as_element(node: Any) -> Element:
+    """Wrap an ``h5py``/``zarr`` group or array (annscale elements pass through)."""
+    if isinstance(node, Element):
+        return node
+    if isinstance(node, (h5py.Group, h5py.Dataset)):
+        return wrap(node, node.file.filename, node.name or "/")
+    if isinstance(node, (zarr.Group, zarr.Array)):
+        return wrap(node, str(node.store), "/" + (node.path or ""))
+    raise TypeError(f"not an h5py or zarr group/array: {type(node).__name__}")
+
+
+def read_elem(elem: Any) -> Any:
+    """Read one element (and everything below it) into memory, dispatching on its encoding."""
+    return _read_elem(as_element(elem), ReadContext())
+
+
+def write_elem(
+    group: Any, key: str, value: Any, *, dataset_kwargs: Mapping[str, Any] | None = None
+) -> None:
+    """Write ``value`` as ``group[key]`` with anndata's encoding.
+
+    ``key`` may be a path (``"uns/a/b"``): missing intermediate groups are created.
+    ``"/"`` writes an ``AnnData`` into ``group`` itself. ``dataset_kwargs`` go to every
+    non-scalar array (``compression``, ``compression_opts``, ``chunks``, ``compressors``, ...).
+    """
+    g = as_element(group)
+    if not isinstance(g, Group):
+        raise TypeError(f"write_elem needs a group to write into, got an array ({g.path})")
+    ctx = WriteContext(dataset_options=dict(dataset_kwargs or {}))
+    if key.strip("/") == "":
+        for k in g.keys():
+            g.delete(k)
+        containers.write_anndata_parts(g, value, ctx, containers.ZARR_ORDER)
+        containers.stamp_root(g)
+        return
+    *parents, name = key.strip("/").split("/")
+    for p in parents:
+        g = g[p] if p in g else g.create_group(p)  # type: ignore[assignment]
+    _write_elem(g, name, value, ctx)
