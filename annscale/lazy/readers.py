@@ -1,0 +1,292 @@
+"""Chunk read tasks: small picklable callables that read one chunk of a stored array.
+
+A task holds an address — the :class:`Location`, the element path and the ranges of stored
+rows it needs — never a handle or data. When run (in any process) it opens the store through
+the per-process cache (:mod:`annscale.storage.cache`), reads exactly its ranges, checks them
+and returns a :class:`~annscale.lazy.sparse_chunks.CSRChunk`/``CSCChunk`` or a numpy array.
+
+Bad stored data found while reading raises an :class:`~annscale.errors.AnnscaleError` naming
+the file, the element and the chunk (its range of stored rows). A chunk of a zarr sparse
+component (``data``/``indices``/``indptr``) that is absent from the store is an error, not
+zeros (zarr would silently return its fill value).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import AnnscaleError, CorruptElementError
+from ..storage.cache import get_root
+from ..storage.elements import Array, Group, ZarrArray
+from ..storage.location import Location
+from .sparse_chunks import CSCChunk, CSRChunk
+
+__all__ = ["SparseRead", "DenseRead", "Selection", "fill_chunks", "read_indptr", "stored_info"]
+
+#: a normalised selection along one axis: a slice with step 1 or sorted/unsorted int64 rows
+Selection = slice | np.ndarray | None
+
+
+def _describe(starts: np.ndarray, stops: np.ndarray, axis_name: str) -> str:
+    if len(starts) == 0:
+        return f"empty chunk ({axis_name})"
+    if len(starts) == 1:
+        return f"chunk {axis_name} [{int(starts[0])}, {int(stops[0])})"
+    return f"chunk of {len(starts)} {axis_name} ranges within [{int(starts[0])}, {int(stops[-1])})"
+
+
+def _chunk_len(arr: ZarrArray) -> int:
+    z = arr.handle
+    return int((z.shards or z.chunks)[0])
+
+
+def _absent_chunks(arr: ZarrArray, candidates: list[int]) -> list[int]:
+    """Which of the stored chunks (or shards) ``candidates`` of 1-d ``arr`` are absent."""
+    if not candidates:
+        return []
+    from zarr.core.sync import sync
+
+    z = arr.handle
+    store_path = z.store_path
+    prefix = f"{store_path.path}/" if store_path.path else ""
+    keys = [prefix + z.metadata.encode_chunk_key((i,)) for i in candidates]
+
+    async def exists_all():
+        return await asyncio.gather(*(store_path.store.exists(k) for k in keys))
+
+    return [i for i, ok in zip(candidates, sync(exists_all())) if not ok]
+
+
+def fill_chunks(arr: Array, start: int, values: np.ndarray) -> list[int]:
+    """Stored chunks of 1-d zarr ``arr`` overlapping ``values = arr[start:start+len]`` that
+    read as all zeros (the fill value) *and* are absent from the store.
+
+    zarr returns the fill value for a chunk that is not stored, which is legitimate when the
+    writer skipped an all-fill chunk and corruption otherwise; callers decide which. Only
+    all-zero overlaps are checked, so intact data costs no extra store requests.
+    """
+    if not isinstance(arr, ZarrArray) or values.size == 0:
+        return []
+    step = _chunk_len(arr)
+    stop = start + values.size
+    candidates = []
+    for k in range(start // step, (stop - 1) // step + 1):
+        lo, hi = max(start, k * step), min(stop, (k + 1) * step)
+        if not np.any(values[lo - start : hi - start]):
+            candidates.append(k)
+    return _absent_chunks(arr, candidates)
+
+
+def _missing_error(arr: Array, chunks: list[int], what: str) -> CorruptElementError:
+    keys = [arr.handle.metadata.encode_chunk_key((k,)) for k in chunks[:5]]
+    return CorruptElementError(
+        f"stored chunk(s) {keys} are missing from the store ({what}); refusing to read them "
+        "as zeros",
+        source=arr.source,
+        element=arr.path,
+    )
+
+
+def check_indptr_chunks(arr: Array, start: int, values: np.ndarray) -> None:
+    """An absent ``indptr`` chunk reads as zeros: legitimate only before the first nonzero
+    (zarr skips writing all-zero chunks of leading empty rows)."""
+    missing = fill_chunks(arr, start, values)
+    if not missing:
+        return
+    step = _chunk_len(arr)
+    k = missing[-1]  # zeros are a prefix (indptr is checked non-decreasing): check the last
+    for j in range(k - 1, -1, -1):
+        if not _absent_chunks(arr, [j]):
+            last = np.asarray(arr.read(slice((j + 1) * step - 1, (j + 1) * step)))
+            if last.size and last[0] != 0:
+                raise _missing_error(arr, missing, "indptr would drop to zero")
+            return
+    # every chunk before is absent too: all leading rows are empty, which is consistent
+
+
+def check_indices_chunks(arr: Array, start: int, values: np.ndarray, row_of: np.ndarray) -> None:
+    """An absent ``indices`` chunk reads as zeros: consistent only if no row then has column
+    0 twice. ``row_of[i]`` is the row of stored position ``start + i``."""
+    missing = fill_chunks(arr, start, values)
+    if not missing:
+        return
+    step = _chunk_len(arr)
+    for k in missing:
+        lo, hi = max(start, k * step) - start, min(start + values.size, (k + 1) * step) - start
+        rows = row_of[lo:hi]
+        if rows.size != np.unique(rows).size:
+            raise _missing_error(arr, [k], "a row would hold column 0 twice")
+
+
+def check_data_chunks(arr: Array, start: int, values: np.ndarray) -> None:
+    """An absent ``data`` chunk is an error (stored values would silently become zeros)."""
+    missing = fill_chunks(arr, start, values)
+    if missing:
+        raise _missing_error(arr, missing, f"data positions from {start}")
+
+
+def _apply_minor(m: sp.spmatrix, minor: Selection) -> sp.spmatrix:
+    if minor is None:
+        return m
+    if m.format == "csr":
+        return m[:, minor]
+    return m[minor, :]
+
+
+def _take_major(m: sp.spmatrix, take: np.ndarray | None) -> sp.spmatrix:
+    if take is None:
+        return m
+    return m[take] if m.format == "csr" else m[:, take]
+
+
+@dataclass(frozen=True)
+class SparseRead:
+    """Read stored rows (CSR) or columns (CSC) ``[starts[i], stops[i])`` of a sparse group.
+
+    ``take`` (optional) picks, in order and with repetitions, positions within the
+    concatenated ranges; ``minor`` (optional) selects along the other axis. ``n_minor`` is the
+    stored length of the other axis; ``major_fraction``/``minor_fraction`` say how selective
+    each is so the more selective one is applied first.
+    """
+
+    location: Location
+    element: str
+    format: str  # "csr" | "csc"
+    n_minor: int
+    starts: np.ndarray
+    stops: np.ndarray
+    take: np.ndarray | None = None
+    minor: Selection = None
+    minor_first: bool = False
+
+    def __call__(self) -> CSRChunk | CSCChunk:
+        axis_name = "rows" if self.format == "csr" else "columns"
+        where = _describe(self.starts, self.stops, axis_name)
+        try:
+            return self._read()
+        except AnnscaleError as e:
+            raise type(e)(f"{e.message}; in {where}", source=e.source, element=e.element) from e
+        except Exception as e:  # any other failure is bad or unreadable stored data
+            raise CorruptElementError(
+                f"cannot read {where}: {type(e).__name__}: {e}",
+                source=self.location.url,
+                element=self.element,
+            ) from e
+
+    def _read(self) -> CSRChunk | CSCChunk:
+        group = get_root(self.location)[self.element.lstrip("/") or "/"]
+        assert isinstance(group, Group)
+        indptr_arr = group.require("indptr", "the sparse indptr array")
+        data_arr = group.require("data", "the sparse data array")
+        indices_arr = group.require("indices", "the sparse indices array")
+        pieces_ip, pieces_data, pieces_ind = [], [], []
+        offset = 0
+        for a, b in zip(self.starts.tolist(), self.stops.tolist()):
+            ip = np.asarray(indptr_arr.read(slice(a, b + 1)), dtype=np.int64)
+            self._check_indptr(ip, a, b, data_arr.shape[0])
+            check_indptr_chunks(indptr_arr, a, ip)
+            lo, hi = int(ip[0]), int(ip[-1])
+            data = np.asarray(data_arr.read(slice(lo, hi)))
+            indices = np.asarray(indices_arr.read(slice(lo, hi)))
+            check_data_chunks(data_arr, lo, data)
+            if isinstance(indices_arr, ZarrArray) and not np.all(indices):
+                row_of = np.repeat(np.arange(b - a), np.diff(ip))
+                check_indices_chunks(indices_arr, lo, indices, row_of)
+            pieces_data.append(data)
+            pieces_ind.append(indices)
+            pieces_ip.append(ip[1:] - lo + offset if pieces_ip else ip - lo)
+            offset += hi - lo
+        n_major = int(sum(b - a for a, b in zip(self.starts.tolist(), self.stops.tolist())))
+        dtype = data_arr.dtype
+        data = np.concatenate(pieces_data) if pieces_data else np.zeros(0, dtype)
+        indices = np.concatenate(pieces_ind) if pieces_ind else np.zeros(0, np.int64)
+        indptr = np.concatenate(pieces_ip) if pieces_ip else np.zeros(1, np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= self.n_minor):
+            raise CorruptElementError(
+                f"indices out of range [0, {self.n_minor}) (found {indices.min()}..{indices.max()})",
+                source=self.location.url,
+                element=self.element + "/indices",
+            )
+        cls = CSRChunk if self.format == "csr" else CSCChunk
+        shape = (n_major, self.n_minor) if self.format == "csr" else (self.n_minor, n_major)
+        m = cls((data, indices, indptr), shape=shape, copy=False)
+        if self.minor_first:
+            return _take_major(_apply_minor(m, self.minor), self.take)
+        return _apply_minor(_take_major(m, self.take), self.minor)
+
+    def _check_indptr(self, ip: np.ndarray, a: int, b: int, n_data: int) -> None:
+        if ip.shape[0] != b - a + 1 or np.any(np.diff(ip) < 0) or ip[0] < 0 or ip[-1] > n_data:
+            raise CorruptElementError(
+                f"indptr[{a}:{b + 1}] is not a non-decreasing sequence within [0, {n_data}] "
+                "(the length of data)",
+                source=self.location.url,
+                element=self.element + "/indptr",
+            )
+
+
+@dataclass(frozen=True)
+class DenseRead:
+    """Read a block of a dense stored array: stored rows ``[starts[i], stops[i])`` (axis 0),
+    then ``take`` positions among them, with ``rest`` (slices) along the other axes."""
+
+    location: Location
+    element: str
+    starts: np.ndarray
+    stops: np.ndarray
+    rest: tuple[slice, ...] = ()
+    take: np.ndarray | None = None
+
+    def __call__(self) -> np.ndarray:
+        where = _describe(self.starts, self.stops, "rows")
+        try:
+            arr = get_root(self.location)[self.element.lstrip("/")]
+            blocks = [
+                np.asarray(arr.read((slice(a, b), *self.rest)))
+                for a, b in zip(self.starts.tolist(), self.stops.tolist())
+            ]
+            if not blocks:
+                extent = tuple(len(range(*r.indices(n))) for r, n in zip(self.rest, arr.shape[1:]))
+                return np.empty((0, *extent), dtype=arr.dtype)
+            out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+            return out if self.take is None else out[self.take]
+        except AnnscaleError as e:
+            raise type(e)(f"{e.message}; in {where}", source=e.source, element=e.element) from e
+        except Exception as e:
+            raise CorruptElementError(
+                f"cannot read {where}: {type(e).__name__}: {e}",
+                source=self.location.url,
+                element=self.element,
+            ) from e
+
+
+def read_indptr(location: Location, element: str, start: int, stop: int) -> np.ndarray:
+    """``indptr[start:stop]`` of a stored sparse group, as int64, checked."""
+    group = get_root(location)[element.lstrip("/")]
+    arr = group.require("indptr", "the sparse indptr array")
+    ip = np.asarray(arr.read(slice(start, stop)), dtype=np.int64)
+    if ip.size and (np.any(np.diff(ip) < 0) or ip[0] < 0):
+        raise CorruptElementError(
+            f"indptr[{start}:{stop}] is not non-decreasing",
+            source=location.url,
+            element=element.rstrip("/") + "/indptr",
+        )
+    check_indptr_chunks(arr, start, ip)
+    return ip
+
+
+def stored_info(location: Location, element: str) -> dict[str, Any]:
+    """dtype / storage chunking of a stored array or sparse group (metadata only)."""
+    node = get_root(location)[element.lstrip("/")]
+    if isinstance(node, Group):
+        data = node.require("data", "the sparse data array")
+        return {"dtype": data.dtype}
+    z = node
+    chunks = z.chunks
+    if isinstance(z, ZarrArray) and z.handle.shards is not None:
+        chunks = z.handle.shards
+    return {"dtype": z.dtype, "chunks": chunks}
