@@ -1,0 +1,178 @@
+"""Writing dask arrays into HDF5 (.h5ad) with one writer and bounded memory.
+
+HDF5 files have a single writer, so blocks are *computed* in parallel on annscale's
+scheduler but *written* by the calling thread, in order
+(:func:`annscale.writeout.scheduler.ordered_results`): at most ``lookahead`` blocks are
+being computed or held at any time, whatever the size of the array.
+
+Dense arrays
+    The dataset is created at full size up front; each block is written in place at its
+    region (blocks come in C order of the dask block grid).
+
+Sparse arrays (scipy CSR/CSC chunks; blocks cut along the major axis, the minor axis
+rechunked to one block)
+    ``data`` and ``indices`` are resizable datasets (``maxshape=(None,)``) that grow by
+    each block's nonzeros as it is appended; ``indptr`` is created at its final length
+    (``n_major + 1``) and each block writes its rows' entries shifted by the nonzeros
+    written before it. Nonzeros are not counted up front (that would read the input
+    twice), so ``indptr`` is int64 unless the total is known to stay below 2**31 - 1 —
+    because the shape bounds it or the caller passes ``nnz``.
+
+Memory bound: ``lookahead`` blocks (computed or waiting) plus the one being written and
+its dtype conversion, independent of the number of blocks. Read per block: whatever
+computing that block reads (its own task graph). Written per block: its slice of each
+dataset.
+
+The group gets a ``shape`` attribute; encoding attributes are stamped by the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask.array as da
+import numpy as np
+
+from ..errors import CorruptElementError, StorageError
+from ..storage.elements import H5Group
+from . import plan as _plan
+from .progress import block_progress
+from .scheduler import ordered_results
+from .zarr import _as_major, sparse_format
+
+__all__ = ["write_dask_h5", "DEFAULT_H5_SPARSE_CHUNK"]
+
+DEFAULT_H5_SPARSE_CHUNK = 2**16
+"""HDF5 chunk length (elements) of the resizable ``data`` and ``indices`` datasets."""
+
+
+def write_dask_h5(
+    group: H5Group,
+    key: str,
+    x: da.Array,
+    *,
+    compression: str | None = None,
+    compression_opts: Any = None,
+    lookahead: int = 4,
+    chunks: int | tuple[int, ...] | None = None,
+    nnz: int | None = None,
+) -> None:
+    """Write dask array ``x`` as ``group[key]`` of an open, writable HDF5 file.
+
+    Parameters
+    ----------
+    group
+        The parent group (element layer); an existing ``key`` is replaced.
+    x
+        Dense (numpy chunks) or sparse (scipy CSR/CSC chunks).
+    compression, compression_opts
+        HDF5 filter, e.g. ``"gzip"`` and its level, for every dataset written.
+    lookahead
+        Blocks computed ahead of the writer; peak memory is about this many blocks.
+    chunks
+        HDF5 chunk shape (dense: per dimension, default contiguous unless compressed;
+        sparse: length of ``data``/``indices`` chunks, default
+        :data:`DEFAULT_H5_SPARSE_CHUNK`).
+    nnz
+        Sparse only: total nonzeros, if known, to pick int32 ``indptr`` when it fits.
+    """
+    if not isinstance(group, H5Group):
+        raise TypeError(f"write_dask_h5 needs an HDF5 group, got {type(group).__name__}")
+    if key in group:
+        group.delete(key)
+    fmt = sparse_format(x)
+    if fmt is None:
+        _write_dense(group, key, x, compression, compression_opts, lookahead, chunks)
+    else:
+        _write_sparse(group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz)
+
+
+def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks) -> None:
+    if x.dtype.kind in "OUSTV":
+        raise TypeError(f"write_dask_h5 writes numeric arrays; got dtype {x.dtype}")
+    if isinstance(chunks, (int, np.integer)):
+        chunks = (int(chunks),) * x.ndim
+    arr = group.create_array(
+        key,
+        shape=x.shape,
+        dtype=x.dtype,
+        chunks=chunks,
+        compression=compression,
+        compression_opts=compression_opts,
+    )
+    blocks = x.to_delayed()
+    starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in x.chunks]
+    grid = list(np.ndindex(*blocks.shape))
+    flat = [blocks[idx] for idx in grid]
+    with block_progress(len(flat), f"{arr.path}") as bar:
+        for i, value in ordered_results(flat, lookahead):
+            idx = grid[i]
+            sel = tuple(slice(int(s[j]), int(s[j + 1])) for s, j in zip(starts, idx))
+            if all(sl.stop > sl.start for sl in sel):
+                arr.write(sel, np.asarray(value))
+            del value
+            bar.update()
+
+
+def _write_sparse(
+    group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz
+) -> None:
+    if x.ndim != 2:
+        raise ValueError(f"sparse arrays must be 2-d, got shape {x.shape}")
+    major = 0 if fmt == "csr" else 1
+    minor = 1 - major
+    if len(x.chunks[minor]) > 1:
+        x = x.rechunk({minor: -1})
+    n_major, n_minor = x.shape[major], x.shape[minor]
+    bound = nnz if nnz is not None else n_major * n_minor
+    ip_dtype = _plan.indptr_dtype(bound)
+    ix_dtype = _plan.indices_dtype(n_minor)
+    dt = np.dtype(x.dtype)
+    if isinstance(chunks, (tuple, list)):
+        (chunks,) = chunks
+    chunk = int(chunks or DEFAULT_H5_SPARSE_CHUNK)
+    opts = {"compression": compression, "compression_opts": compression_opts}
+
+    g = group.create_group(key)
+    g.set_attrs({"shape": [int(s) for s in x.shape]})
+    data = g.create_array("data", shape=(0,), dtype=dt, resizable=True, chunks=(chunk,), **opts)
+    indices = g.create_array(
+        "indices", shape=(0,), dtype=ix_dtype, resizable=True, chunks=(chunk,), **opts
+    )
+    indptr = g.create_array("indptr", shape=(n_major + 1,), dtype=ip_dtype, **opts)
+    indptr.write(slice(0, 1), np.zeros(1, dtype=ip_dtype))
+
+    blocks = x.to_delayed().reshape(-1)
+    row_starts = np.concatenate([[0], np.cumsum(x.chunks[major])]).astype(np.int64)
+    written = 0
+    with block_progress(len(blocks), g.path) as bar:
+        for b, value in ordered_results(blocks, lookahead):
+            m = _as_major(value, fmt)
+            del value
+            n = int(m.indptr[-1])
+            r0, r1 = int(row_starts[b]), int(row_starts[b + 1])
+            if m.shape[major] != r1 - r0:
+                raise CorruptElementError(
+                    f"block {b} has {m.shape[major]} major-axis entries, expected {r1 - r0}",
+                    source=g.source,
+                    element=g.path,
+                )
+            if written + n > np.iinfo(ip_dtype).max:
+                raise StorageError(
+                    f"{written + n} nonzeros overflow indptr dtype {ip_dtype} (nnz hint {nnz})",
+                    source=g.source,
+                    element=g.path,
+                )
+            if n:
+                data.resize((written + n,))
+                indices.resize((written + n,))
+                data.write(slice(written, written + n), np.asarray(m.data[:n], dtype=dt))
+                indices.write(
+                    slice(written, written + n), np.asarray(m.indices[:n], dtype=ix_dtype)
+                )
+            if r1 > r0:
+                ip = m.indptr[1:].astype(np.int64) + written
+                indptr.write(slice(r0 + 1, r1 + 1), ip.astype(ip_dtype))
+            written += n
+            del m
+            bar.update()
