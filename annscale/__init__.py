@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "read_umi_tools": "annscale.genomics.text",
     "write_csvs": "annscale.genomics.text",
 }
-_SUBMODULES = {"errors", "io", "lazy", "spec", "storage", "core", "genomics", "concat"}
+_SUBMODULES = {"errors", "io", "lazy", "spec", "storage", "core", "genomics", "combine", "writeout", "scheduler", "progress"}
 
 __all__ = [
     "settings",

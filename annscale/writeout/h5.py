@@ -2,7 +2,7 @@
 
 HDF5 files have a single writer, so blocks are *computed* in parallel on annscale's
 scheduler but *written* by the calling thread, in order
-(:func:`annscale.writeout.scheduler.ordered_results`): at most ``lookahead`` blocks are
+(:func:`annscale.scheduler.ordered_results`): at most ``lookahead`` blocks are
 being computed or held at any time, whatever the size of the array.
 
 Dense arrays
@@ -36,8 +36,8 @@ import numpy as np
 from ..errors import CorruptElementError, StorageError
 from ..storage.elements import H5Group
 from . import plan as _plan
-from .progress import block_progress
-from .scheduler import ordered_results
+from ..progress import block_progress
+from ..scheduler import ordered_results
 from .zarr import _as_major, sparse_format
 
 __all__ = ["write_dask_h5", "DEFAULT_H5_SPARSE_CHUNK"]

@@ -67,7 +67,7 @@ from ..storage.open import open_root
 from . import plan as _plan
 from ._target import ZarrTarget, open_target
 from .manifest import ElementManifest, Manifest
-from .scheduler import compute as _compute
+from ..scheduler import compute as _compute
 
 __all__ = ["write_dask_zarr", "sparse_format", "block_nnz", "DEFAULT_SPARSE_CHUNK"]
 
@@ -267,7 +267,7 @@ def write_dask_zarr(
     manifest
         Records completed tasks for resuming (see :mod:`.manifest`).
     compute
-        Run the write now (on :func:`annscale.writeout.scheduler.compute`) and return None,
+        Run the write now (on :func:`annscale.scheduler.compute`) and return None,
         or return the write as one :class:`~dask.delayed.Delayed` (computing it returns
         None). For sparse ``x`` the nonzero-counting pass runs now either way.
     nnz

@@ -15,7 +15,7 @@ from writeout_gen import dense_dask, sparse_dask
 
 from annscale.storage.open import open_root
 from annscale.writeout import write_dask_h5
-from annscale.writeout.scheduler import ordered_results
+from annscale.scheduler import ordered_results
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])

@@ -12,7 +12,7 @@ from annscale import settings
 from annscale.storage.location import Location
 from annscale.storage.open import open_root
 from annscale.writeout import Manifest, write_dask_h5, write_dask_zarr
-from annscale.writeout.scheduler import active_client, close_clients
+from annscale.scheduler import active_client, close_clients
 
 
 def _s3_store(s3_store, name: str, zarr_format: int) -> Location:

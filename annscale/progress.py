@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, TextIO
 
-from .._settings import settings
+from ._settings import settings
 
 __all__ = ["MINIMUM_SECONDS", "local_progress", "wait_with_progress", "BlockProgress"]
 

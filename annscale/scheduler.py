@@ -1,4 +1,4 @@
-"""Running write graphs on the active scheduler.
+"""Running annscale graphs (reads, reductions, writes) on the active scheduler.
 
 ``annscale.settings.scheduler`` picks it: ``None`` means dask's active scheduler (the
 threaded one by default, a :class:`distributed.Client` when one is the default client);
@@ -19,7 +19,7 @@ from typing import Any
 
 import dask
 
-from .._settings import settings
+from ._settings import settings
 from .progress import local_progress, wait_with_progress
 
 __all__ = ["compute", "active_client", "close_clients", "local_scheduler", "ordered_results"]
