@@ -10,9 +10,9 @@ staged store atomically):
 * :mod:`.plan`: the pure planning functions (offsets, dtypes, chunk ownership).
 """
 
+from ..scheduler import compute
 from .h5 import write_dask_h5
 from .manifest import Manifest
-from ..scheduler import compute
 from .zarr import sparse_format, write_dask_zarr
 
 __all__ = ["Manifest", "compute", "sparse_format", "write_dask_h5", "write_dask_zarr"]

@@ -34,10 +34,10 @@ import dask.array as da
 import numpy as np
 
 from ..errors import CorruptElementError, StorageError
-from ..storage.elements import H5Group
-from . import plan as _plan
 from ..progress import block_progress
 from ..scheduler import ordered_results
+from ..storage.elements import Group
+from . import plan as _plan
 from .zarr import _as_major, sparse_format
 
 __all__ = ["write_dask_h5", "DEFAULT_H5_SPARSE_CHUNK"]
@@ -47,7 +47,7 @@ DEFAULT_H5_SPARSE_CHUNK = 2**16
 
 
 def write_dask_h5(
-    group: H5Group,
+    group: Group,
     key: str,
     x: da.Array,
     *,
@@ -56,8 +56,12 @@ def write_dask_h5(
     lookahead: int = 4,
     chunks: int | tuple[int, ...] | None = None,
     nnz: int | None = None,
+    index_dtype: Any = None,
 ) -> None:
     """Write dask array ``x`` as ``group[key]`` of an open, writable HDF5 file.
+
+    Also used for zarr stores that tasks cannot address (in-memory or zip stores opened by
+    the caller): the same single in-order writer, through the element layer.
 
     Parameters
     ----------
@@ -75,16 +79,21 @@ def write_dask_h5(
         :data:`DEFAULT_H5_SPARSE_CHUNK`).
     nnz
         Sparse only: total nonzeros, if known, to pick int32 ``indptr`` when it fits.
+    index_dtype
+        Sparse only: dtype of ``indices`` and ``indptr`` (anndata writes int64 for dask
+        sources); default as described above.
     """
-    if not isinstance(group, H5Group):
-        raise TypeError(f"write_dask_h5 needs an HDF5 group, got {type(group).__name__}")
+    if not isinstance(group, Group):
+        raise TypeError(f"write_dask_h5 needs a group to write into, got {type(group).__name__}")
     if key in group:
         group.delete(key)
     fmt = sparse_format(x)
     if fmt is None:
         _write_dense(group, key, x, compression, compression_opts, lookahead, chunks)
     else:
-        _write_sparse(group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz)
+        _write_sparse(
+            group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz, index_dtype
+        )
 
 
 def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks) -> None:
@@ -115,7 +124,7 @@ def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks
 
 
 def _write_sparse(
-    group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz
+    group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz, index_dtype
 ) -> None:
     if x.ndim != 2:
         raise ValueError(f"sparse arrays must be 2-d, got shape {x.shape}")
@@ -125,8 +134,10 @@ def _write_sparse(
         x = x.rechunk({minor: -1})
     n_major, n_minor = x.shape[major], x.shape[minor]
     bound = nnz if nnz is not None else n_major * n_minor
-    ip_dtype = _plan.indptr_dtype(bound)
-    ix_dtype = _plan.indices_dtype(n_minor)
+    ip_dtype = _plan.indptr_dtype(bound) if index_dtype is None else np.dtype(index_dtype)
+    ix_dtype = _plan.indices_dtype(n_minor) if index_dtype is None else np.dtype(index_dtype)
+    if index_dtype is not None:
+        _plan.check_index_dtype(ip_dtype, 0, ix_dtype, n_minor)
     dt = np.dtype(x.dtype)
     if isinstance(chunks, (tuple, list)):
         (chunks,) = chunks

@@ -111,6 +111,15 @@ class Manifest:
         fs.makedirs(loc.path, exist_ok=True)
         _write_json(fs, _join(loc, "memo.json").path, {"cache_key": cache_key, "value": value})
 
+    def has_progress(self) -> bool:
+        """Whether any write task is recorded as complete (one listing of the manifest)."""
+        fs = self.location.filesystem()
+        try:
+            names = fs.find(self.location.path)
+        except FileNotFoundError:
+            return False
+        return any("/done/" in n for n in names)
+
     def remove(self) -> None:
         """Delete the whole manifest (call before publishing the staged store)."""
         _remove(self.location.filesystem(), self.location.path)

@@ -40,6 +40,7 @@ __all__ = [
     "indptr_bounds",
     "indptr_dtype",
     "indices_dtype",
+    "check_index_dtype",
     "Piece",
     "OwnershipPlan",
     "plan_ownership",
@@ -86,6 +87,19 @@ def indptr_dtype(total_nnz: int) -> np.dtype:
 def indices_dtype(minor_length: int) -> np.dtype:
     """``int32`` unless a minor-axis index (at most ``minor_length - 1``) overflows it."""
     return np.dtype(np.int64) if minor_length - 1 > INT32_MAX else np.dtype(np.int32)
+
+
+def check_index_dtype(
+    indptr: np.dtype, total_nnz: int, indices: np.dtype, minor_length: int
+) -> None:
+    """Raise ValueError when requested index dtypes cannot hold the values."""
+    if np.dtype(indptr).kind not in "iu" or np.dtype(indices).kind not in "iu":
+        raise ValueError(f"index dtypes must be integers, got {indptr} and {indices}")
+    if total_nnz > np.iinfo(indptr).max or minor_length - 1 > np.iinfo(indices).max:
+        raise ValueError(
+            f"index dtypes {indptr}/{indices} cannot hold {total_nnz} nonzeros / "
+            f"{minor_length} minor-axis positions"
+        )
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ The caller stamps ``encoding-type``/``encoding-version`` (dense: on the array).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -61,15 +61,22 @@ from dask.base import tokenize
 from dask.delayed import Delayed
 
 from ..errors import CorruptElementError, FormatError
+from ..scheduler import compute as _compute
 from ..storage.elements import ZarrGroup
 from ..storage.location import Location, as_location
 from ..storage.open import open_root
 from . import plan as _plan
 from ._target import ZarrTarget, open_target
 from .manifest import ElementManifest, Manifest
-from ..scheduler import compute as _compute
 
-__all__ = ["write_dask_zarr", "sparse_format", "block_nnz", "DEFAULT_SPARSE_CHUNK"]
+__all__ = [
+    "write_dask_zarr",
+    "sparse_format",
+    "block_nnz",
+    "count_nonzeros",
+    "nnz_graph",
+    "DEFAULT_SPARSE_CHUNK",
+]
 
 DEFAULT_SPARSE_CHUNK = 2**20
 """Default zarr chunk length (elements) of ``data``, ``indices`` and ``indptr``."""
@@ -97,20 +104,39 @@ def _nnz_of(block: Any, fmt: str) -> np.ndarray:
     return np.full((1, 1), int(m.indptr[-1]), dtype=np.int64)
 
 
+def nnz_graph(x: da.Array, fmt: Literal["csr", "csc"]) -> da.Array:
+    """A dask array of one integer per major-axis block of ``x``: its nonzeros (lazy).
+
+    ``x`` must be a single block along its minor axis.
+    """
+    axis = 0 if fmt == "csr" else 1
+    nb = len(x.chunks[axis])
+    chunks = ((1,) * nb, (1,)) if axis == 0 else ((1,), (1,) * nb)
+    return x.map_blocks(
+        _nnz_of, fmt, dtype=np.int64, chunks=chunks, meta=np.empty((0, 0), np.int64)
+    )
+
+
+def count_nonzeros(*items: tuple[da.Array, Literal["csr", "csc"]]) -> list[np.ndarray]:
+    """Pass 1 for several sparse arrays at once: nonzeros per major-axis block of each.
+
+    Runs one graph on annscale's scheduler; reads every block once and keeps one integer
+    per block.
+    """
+    if not items:
+        return []
+    out = _compute(*(nnz_graph(x, fmt) for x, fmt in items))
+    return [np.asarray(o, dtype=np.int64).reshape(-1) for o in out]
+
+
 def block_nnz(x: da.Array, fmt: Literal["csr", "csc"]) -> np.ndarray:
     """Pass 1: nonzeros per major-axis block of ``x`` (computed on annscale's scheduler).
 
     ``x`` must be a single block along its minor axis. Reads every block once and keeps
     one integer per block.
     """
-    axis = 0 if fmt == "csr" else 1
-    nb = len(x.chunks[axis])
-    chunks = ((1,) * nb, (1,)) if axis == 0 else ((1,), (1,) * nb)
-    counts = x.map_blocks(
-        _nnz_of, fmt, dtype=np.int64, chunks=chunks, meta=np.empty((0, 0), np.int64)
-    )
-    (out,) = _compute(counts)
-    return np.asarray(out, dtype=np.int64).reshape(-1)
+    (out,) = count_nonzeros((x, fmt))
+    return out
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -248,6 +274,8 @@ def write_dask_zarr(
     manifest: Manifest | None = None,
     compute: bool = True,
     nnz: Sequence[int] | np.ndarray | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    index_dtype: Any = None,
 ) -> Delayed | None:
     """Write dask array ``x`` as element ``<group_path>/<key>`` of the zarr store at ``location``.
 
@@ -272,9 +300,12 @@ def write_dask_zarr(
         None). For sparse ``x`` the nonzero-counting pass runs now either way.
     nnz
         Sparse only: nonzeros per major-axis block of ``x`` if known (skips pass 1).
-
-    Writes arrays only; the caller stamps encoding attributes (sparse: on the group, which
-    gets a ``shape`` attribute here).
+    attrs
+        Attributes set on the element when it is created (e.g. its encoding attributes);
+        otherwise the caller stamps them (sparse: on the group, which gets ``shape`` here).
+    index_dtype
+        Sparse only: dtype of ``indices`` and ``indptr`` (anndata writes int64 for dask
+        sources); default int32 unless the values need int64.
     """
     if zarr_format not in (2, 3):
         raise ValueError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
@@ -287,12 +318,15 @@ def write_dask_zarr(
     fmt = sparse_format(x)
     if fmt is not None:
         graph = _sparse_graph(
-            loc, element, x, fmt, zarr_format, chunks, shards, compressors, manifest, nnz
-        )
+            loc, element, x, fmt, zarr_format, chunks, shards, compressors, manifest, nnz, attrs,
+            index_dtype,
+        )  # fmt: skip
     else:
         if nnz is not None:
             raise ValueError("nnz is only meaningful for sparse arrays")
-        graph = _dense_graph(loc, element, x, zarr_format, chunks, shards, compressors, manifest)
+        graph = _dense_graph(
+            loc, element, x, zarr_format, chunks, shards, compressors, manifest, attrs
+        )
     if not compute:
         return graph
     _compute(graph)
@@ -356,7 +390,10 @@ def _norm_1d(value: int | Sequence[int] | None, name: str) -> int | None:
 # ----------------------------------------------------------------------------- sparse
 
 
-def _sparse_graph(loc, element, x, fmt, zarr_format, chunks, shards, compressors, manifest, nnz):
+def _sparse_graph(
+    loc, element, x, fmt, zarr_format, chunks, shards, compressors, manifest, nnz, attrs,
+    index_dtype,
+):  # fmt: skip
     if x.ndim != 2:
         raise ValueError(f"sparse arrays must be 2-d, got shape {x.shape}")
     major = 0 if fmt == "csr" else 1
@@ -379,8 +416,9 @@ def _sparse_graph(loc, element, x, fmt, zarr_format, chunks, shards, compressors
     offsets = _plan.block_offsets(counts)
     total = int(offsets[-1])
     n_major, n_minor = x.shape[major], x.shape[minor]
-    ip_dtype = _plan.indptr_dtype(total)
-    ix_dtype = _plan.indices_dtype(n_minor)
+    ip_dtype = _plan.indptr_dtype(total) if index_dtype is None else np.dtype(index_dtype)
+    ix_dtype = _plan.indices_dtype(n_minor) if index_dtype is None else np.dtype(index_dtype)
+    _plan.check_index_dtype(ip_dtype, total, ix_dtype, n_minor)
     dt = np.dtype(x.dtype)
 
     chunk = _norm_1d(chunks, "chunks")
@@ -423,7 +461,7 @@ def _sparse_graph(loc, element, x, fmt, zarr_format, chunks, shards, compressors
         if key in g:
             g.delete(key)
         sg = g.create_group(key)
-        sg.set_attrs({"shape": [int(s) for s in x.shape]})
+        sg.set_attrs({"shape": [int(s) for s in x.shape], **(attrs or {})})
         for name, (shape, dtype) in arrays.items():
             c, s, _ = (nz_chunk, nz_shard, 0) if name != "indptr" else (ip_chunk, ip_shard, 0)
             sg.create_array(
@@ -529,7 +567,7 @@ def _dense_layout(x: da.Array, chunks, shards) -> tuple[tuple[int, ...], tuple[i
     return chunks, shards
 
 
-def _dense_graph(loc, element, x, zarr_format, chunks, shards, compressors, manifest):
+def _dense_graph(loc, element, x, zarr_format, chunks, shards, compressors, manifest, attrs):
     if x.dtype.kind in "OUSTV":
         raise TypeError(f"write_dask_zarr writes numeric arrays; got dtype {x.dtype}")
     zchunks, zshards = _dense_layout(x, chunks, shards)
@@ -554,7 +592,7 @@ def _dense_graph(loc, element, x, zarr_format, chunks, shards, compressors, mani
     if em is None or not em.resumed:
         if key in g:
             g.delete(key)
-        g.create_array(
+        arr = g.create_array(
             key,
             shape=x.shape,
             dtype=x.dtype,
@@ -562,6 +600,8 @@ def _dense_graph(loc, element, x, zarr_format, chunks, shards, compressors, mani
             shards=zshards,
             compressors=compressors,
         )
+        if attrs:
+            arr.set_attrs(dict(attrs))
     done = em.done() if em is not None else frozenset()
 
     token = tokenize(loc.token, element, em.fingerprint if em else plan, x.name)

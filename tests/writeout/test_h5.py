@@ -13,9 +13,9 @@ import pytest
 from writeout_check import assert_same, read_back_h5
 from writeout_gen import dense_dask, sparse_dask
 
+from annscale.scheduler import ordered_results
 from annscale.storage.open import open_root
 from annscale.writeout import write_dask_h5
-from annscale.scheduler import ordered_results
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])

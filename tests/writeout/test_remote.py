@@ -9,10 +9,10 @@ from writeout_check import assert_same, read_back_h5, read_back_zarr
 from writeout_gen import dense_dask, sparse_dask
 
 from annscale import settings
+from annscale.scheduler import active_client, close_clients
 from annscale.storage.location import Location
 from annscale.storage.open import open_root
 from annscale.writeout import Manifest, write_dask_h5, write_dask_zarr
-from annscale.scheduler import active_client, close_clients
 
 
 def _s3_store(s3_store, name: str, zarr_format: int) -> Location:

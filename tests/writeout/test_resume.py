@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from writeout_check import assert_same, read_back_zarr
+from writeout_check import assert_same, kill_when, read_back_zarr
 from writeout_gen import dense_dask, kill_me_array, sparse_dask
 
 import annscale.writeout.zarr as wz
@@ -147,19 +145,7 @@ def test_killed_write_resumes(new_zarr, task_log):
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     )
-    try:
-        deadline = time.monotonic() + 120
-        while len(recorded(store, "X")) < 3:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the writer made no progress"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
-    assert b"finished" not in out
+    kill_when(proc, lambda: len(recorded(store, "X")) >= 3)
     before = recorded(store, "X")
     blocks_done = {n for n in before if n.startswith("block-")}
     assert 0 < len(blocks_done) < 12

@@ -1,6 +1,11 @@
-"""Checks shared by the write-out tests: stamp encoding attrs, read back with anndata, compare."""
+"""Checks shared by the write-out tests: stamp encoding attrs, read back with anndata, compare,
+kill a writing subprocess."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import time
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,3 +56,20 @@ def assert_same(got, expected) -> None:
         assert isinstance(got, np.ndarray), type(got)
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 120.0) -> None:
+    """SIGKILL ``proc`` as soon as ``ready()`` is true (it must not finish first)."""
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the writer made no progress"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert b"finished" not in out
