@@ -30,6 +30,7 @@ from .reindex import (
     reindex_sparse,
     resolve_axis,
 )
+from .sources import concat_deferred
 
 __all__ = ["concat"]
 
@@ -41,14 +42,33 @@ def _names(adata: Any, axis: int) -> pd.Index:
 
 
 def _concat_fn(els: Sequence[Any], *, force_lazy: bool) -> Callable:
-    """The array concatenation to use for one element: lazy if asked or if any input is."""
+    """The array concatenation to use for one element: deferred (lazy) if asked or if any
+    input is lazy (see :mod:`annscale.combine.sources`), else in memory."""
     if force_lazy or any(lazy.is_lazy(e) for e in els):
-        return lazy.concat_lazy_arrays
+        return concat_deferred
     return eager.concat_arrays
 
 
+def _stored_X(adata: Any) -> Any:
+    """``adata.X`` as stored: a deferred value stays deferred (no ``indptr`` read), so
+    subsetting the result can still push selections down to it."""
+    stored = getattr(adata, "_X", None)
+    if getattr(adata, "_view", None) is None and lazy.is_lazy(stored):
+        return stored
+    return adata.X
+
+
+def _stored_mapping(adata: Any, attr: str) -> dict[str, Any]:
+    """``dict(adata.<attr>)`` with deferred values left unmaterialised when possible."""
+    m = getattr(adata, attr)
+    get = getattr(m, "stored", m.__getitem__)
+    return {k: get(k) for k in m}
+
+
 def _has_lazy_matrix(adata: Any) -> bool:
-    return lazy.is_lazy(adata.X) or any(lazy.is_lazy(v) for v in adata.layers.values())
+    return lazy.is_lazy(_stored_X(adata)) or any(
+        lazy.is_lazy(v) for v in _stored_mapping(adata, "layers").values()
+    )
 
 
 def _concat_keys_index(
@@ -81,7 +101,7 @@ def _reindex_element(value: Any, plan: Reindex, names: pd.Index, *, axis: int) -
 def _concat_X(
     adatas: Sequence[Any], plans: Sequence[Reindex], axis: int, fill_value: Any, force_lazy: bool
 ) -> Any:
-    Xs = [a.X for a in adatas]
+    Xs = [_stored_X(a) for a in adatas]
     if all(X is None for X in Xs):
         return None
     if any(X is None for X in Xs):
@@ -104,6 +124,11 @@ def _concat_pairwise(
     return {k: lazy.lazy_block_diag([m.get(k) for m in mappings], sizes) for k in keys}
 
 
+def _stored_raw_X(raw: Any) -> Any:
+    stored = getattr(raw, "_X", None)
+    return stored if lazy.is_lazy(stored) else raw.X
+
+
 def _concat_raw(adatas: Sequence[Any], **kwargs: Any) -> Any:
     from ..core.anndata import AnnData
 
@@ -111,7 +136,7 @@ def _concat_raw(adatas: Sequence[Any], **kwargs: Any) -> Any:
     if all(has_raw):
         parts = [
             AnnData(
-                X=a.raw.X,
+                X=_stored_raw_X(a.raw),
                 obs=pd.DataFrame(index=a.obs_names),
                 var=a.raw.var,
                 varm=dict(a.raw.varm),
@@ -122,7 +147,7 @@ def _concat_raw(adatas: Sequence[Any], **kwargs: Any) -> Any:
         if joined.n_obs == 0:
             # anndata tests ``if not raw`` on the joined AnnData, whose len() is n_obs
             return None
-        return {"X": joined.X, "var": joined.var, "varm": dict(joined.varm)}
+        return {"X": _stored_X(joined), "var": joined.var, "varm": dict(joined.varm)}
     if any(has_raw):
         msg = (
             "Only some AnnData objects have `.raw` attribute, not concatenating `.raw` attributes."
@@ -211,7 +236,7 @@ def concat(
 
     X = _concat_X(adatas, plans, axis, fill_value, force_lazy)
 
-    layer_maps = [dict(a.layers) for a in adatas]
+    layer_maps = [_stored_mapping(a, "layers") for a in adatas]
     layer_els = [v for m in layer_maps for v in m.values()]
     layers = eager.concat_mapping(
         layer_maps,
@@ -222,7 +247,7 @@ def concat(
         fill_value=fill_value,
         concat_arrays=_concat_fn(layer_els, force_lazy=force_lazy),
     )
-    m_maps = [dict(getattr(a, f"{axis_name}m")) for a in adatas]
+    m_maps = [_stored_mapping(a, f"{axis_name}m") for a in adatas]
     m_els = [v for m in m_maps for v in m.values()]
     mapping = eager.concat_mapping(
         m_maps,

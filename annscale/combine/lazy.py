@@ -32,7 +32,14 @@ from .reindex import (
     uniform_chunks,
 )
 
-__all__ = ["as_dask", "concat_lazy_arrays", "is_lazy", "lazy_block_diag", "reindex_lazy"]
+__all__ = [
+    "as_dask",
+    "concat_lazy_arrays",
+    "is_lazy",
+    "lazy_block_diag",
+    "reindex_lazy",
+    "result_dtype",
+]
 
 try:  # chunk types of the lazy engine: scipy CSR/CSC that dask can reduce
     from ..lazy.sparse_chunks import as_chunk as _as_chunk
@@ -141,7 +148,7 @@ def _fill_chunk(shape: tuple[int, int], fill_value: Any, dtype: np.dtype, sparse
 # ---------------------------------------------------------------------------- planning
 
 
-def _result_dtype(
+def result_dtype(
     arrays: Sequence[Any], plans: Sequence[Reindex], other: int, fill_value: Any, sparse_out: bool
 ) -> np.dtype:
     """The dtype the in-memory path gives (see :func:`annscale.combine.arrays.concat_arrays`)."""
@@ -169,20 +176,26 @@ def concat_lazy_arrays(
     *,
     axis: int,
     fill_value: Any = None,
+    dtype: Any = None,
+    sparse: bool | None = None,
 ) -> da.Array:
     """Lazily concatenate ``arrays`` along ``axis`` after aligning axis ``1 - axis`` by ``plans``.
 
     ``arrays`` may be dask arrays, deferred values, in-memory arrays or :class:`Missing`
     (filled). The result has CSR chunks when any input is sparse (dense chunks converted per
-    chunk), else dense chunks. Reading happens only when the result is computed.
+    chunk), else dense chunks. Reading happens only when the result is computed. ``dtype``
+    and ``sparse`` override what the inputs imply (a subset of a concatenation keeps the
+    dtype and sparsity of the whole).
     """
     other = 1 - axis
     arrays = [x if isinstance(x, Missing) else as_dask(x) for x in arrays]
     present = [x for x in arrays if not isinstance(x, Missing)]
-    sparse_out = any(_is_sparse_meta(x) for x in present)
+    sparse_out = any(_is_sparse_meta(x) for x in present) if sparse is None else sparse
     if fill_value is None:
         fill_value = default_fill_value(sparse_out)
-    dtype = _result_dtype(arrays, plans, other, fill_value, sparse_out)
+    if dtype is None:
+        dtype = result_dtype(arrays, plans, other, fill_value, sparse_out)
+    dtype = np.dtype(dtype)
     new_len = len(plans[0].take)
 
     # chunking of the result along the reindexed axis

@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..scheduler import compute_one
+
 __all__ = [
     "MISSING",
     "StrategyName",
@@ -86,12 +88,15 @@ def _dense(x: Any) -> np.ndarray:
     if sp.issparse(x):
         return x.toarray()
     if _is_dask(x):
-        return _dense(x.compute())
+        return _dense(compute_one(x))
     return np.asarray(x)
 
 
 def _is_dask(x: Any) -> bool:
-    return type(x).__module__.startswith("dask.") and hasattr(x, "dask")
+    # not by module name: annscale's stored arrays subclass dask.array.Array elsewhere
+    import dask
+
+    return dask.is_dask_collection(x)
 
 
 @singledispatch
@@ -149,8 +154,8 @@ def _equal_dask(a: Any, b: Any) -> bool:
     # annscale gives dask arrays deterministic names derived from what they read
     if _is_dask(b) and a.name == b.name:
         return True
-    b_val = b.compute() if _is_dask(b) else b
-    return equal(a.compute(), b_val)
+    b_val = compute_one(b) if _is_dask(b) else b
+    return equal(compute_one(a), b_val)
 
 
 # ---------------------------------------------------------------------------- choosing values

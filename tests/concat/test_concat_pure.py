@@ -200,7 +200,13 @@ def test_merge_strategies_match_anndata(mappings):
         (merge_only, ad_merge.merge_only),
     ]
     for ours, theirs in pairs:
-        _same_structure(ours(mappings), theirs(mappings))
+        try:
+            expected = theirs(mappings)
+        except Exception as e:  # values anndata cannot compare: we refuse them the same way
+            with pytest.raises(type(e)):
+                ours(mappings)
+            continue
+        _same_structure(ours(mappings), expected)
 
 
 def test_key_orders_match_anndata():

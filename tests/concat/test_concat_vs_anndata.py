@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import anndata
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from concat_builders import assert_same, random_parts, to_anndata, to_annscale
+from concat_builders import assert_same, random_parts, run_both, to_anndata, to_annscale
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,16 +34,9 @@ def _run_both(parts: list[dict], kwargs: dict, *, lazy: bool, as_dict: bool = Fa
     if as_dict:
         keys = [f"k{i}" for i in range(len(parts))]
         theirs_in, ours_in = dict(zip(keys, theirs_in)), dict(zip(keys, ours_in))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            theirs = anndata.concat(theirs_in, **kwargs)
-        except Exception as e:  # anndata refuses: so must we, with the same exception type
-            with pytest.raises(type(e)):
-                annscale.concat(ours_in, **kwargs)
-            return None, None
-        ours = annscale.concat(ours_in, **kwargs)
-    return ours, theirs
+    return run_both(
+        lambda: anndata.concat(theirs_in, **kwargs), lambda: annscale.concat(ours_in, **kwargs)
+    )
 
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["eager", "lazy"])
