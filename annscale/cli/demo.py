@@ -1,22 +1,27 @@
-"""The ``annscale`` command line.
+"""``annscale demo``: the main job on a built-in example (the README's first command).
 
-``annscale demo`` runs the main job on a built-in example: it creates a small dataset,
-writes it as .h5ad and zarr, reopens it lazily, subsets and reduces it without loading
-the matrix, concatenates two samples lazily and writes the result.
+It creates a small dataset, writes it as .h5ad and zarr, reopens it lazily, subsets and
+reduces it without loading the matrix, concatenates two samples lazily and writes the result.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
+from .arguments import new_command
+from .output import Console
 
-__all__ = ["main"]
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = new_command(sub, "demo", "run the main job on a built-in example", __doc__, run)
+    p.add_argument("--dir", help="where to write the example files (default: a temp dir)")
+    p.add_argument("--cells", type=int, default=5000, help="cells per sample")
+    p.add_argument("--genes", type=int, default=2000, help="genes")
 
 
 def _example(n_obs: int, n_vars: int, seed: int, sample: str):
@@ -24,7 +29,7 @@ def _example(n_obs: int, n_vars: int, seed: int, sample: str):
     import pandas as pd
     import scipy.sparse as sp
 
-    from .core.anndata import AnnData
+    from ..core.anndata import AnnData
 
     rng = np.random.default_rng(seed)
     # skewed library sizes, like real cells: a few cells hold many counts
@@ -44,7 +49,7 @@ def _example(n_obs: int, n_vars: int, seed: int, sample: str):
     return AnnData(X=X, obs=obs, var=var, uns={"sample": sample})
 
 
-def _demo(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, console: Console) -> int:
     import annscale as ad
 
     out = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="annscale-demo-"))
@@ -52,7 +57,7 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
 
     def step(msg: str) -> None:
-        print(f"[{time.perf_counter() - t0:6.2f}s] {msg}")
+        console.result(f"[{time.perf_counter() - t0:6.2f}s] {msg}")
 
     a = _example(args.cells, args.genes, 0, "A")
     b = _example(args.cells, args.genes, 1, "B")
@@ -88,21 +93,3 @@ def _demo(args: argparse.Namespace) -> int:
         f"re-read combined.h5ad eagerly: {back.n_obs} obs x {back.n_vars} vars. Done; files in {out}"
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``annscale`` command."""
-    parser = argparse.ArgumentParser(prog="annscale", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"annscale {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the main job on a built-in example")
-    demo.add_argument("--dir", help="where to write the example files (default: a temp dir)")
-    demo.add_argument("--cells", type=int, default=5000, help="cells per sample")
-    demo.add_argument("--genes", type=int, default=2000, help="genes")
-    demo.set_defaults(func=_demo)
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
