@@ -22,7 +22,14 @@ import dask
 from ._settings import settings
 from .progress import local_progress, wait_with_progress
 
-__all__ = ["compute", "active_client", "close_clients", "local_scheduler", "ordered_results"]
+__all__ = [
+    "compute",
+    "compute_one",
+    "active_client",
+    "close_clients",
+    "local_scheduler",
+    "ordered_results",
+]
 
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
@@ -79,13 +86,21 @@ def compute(*graphs: Any, progress: bool | None = None) -> tuple[Any, ...]:
     if client is not None:
         futures = client.compute(list(graphs))
         try:
-            wait_with_progress(futures, progress)
+            # distributed.wait/progress use the current client: make it this one (an
+            # address in settings.scheduler gets a client that is not the default)
+            with client.as_current():
+                wait_with_progress(futures, progress)
             return tuple(client.gather(futures))
         finally:
             for f in futures:
                 f.release()
     with local_progress(progress):
         return dask.compute(*graphs, scheduler=local_scheduler())
+
+
+def compute_one(graph: Any) -> Any:
+    """Compute one dask collection on annscale's scheduler (no progress bar)."""
+    return compute(graph, progress=False)[0]
 
 
 def ordered_results(blocks: Sequence[Any], lookahead: int) -> Iterator[tuple[int, Any]]:
