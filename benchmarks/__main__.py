@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only NAME] [--repeat N] [--json]``: annscale vs anndata."""
+"""``python -m benchmarks [--quick] [--only NAME] [--skip NAME] [--repeat N] [--json]``."""
 
 from __future__ import annotations
 
@@ -20,14 +20,20 @@ def _log(msg: str) -> None:
 
 
 def select(registry: dict[str, Workload], only: list[str] | None) -> list[Workload]:
-    """Workloads named by ``--only``: names, group names, or glob patterns; comma-separated."""
+    """Workloads named by ``--only``: names, group names, or glob patterns; comma-separated.
+
+    Without ``--only``: every workload except the hidden ones (measurement checks). A glob
+    pattern matches hidden workloads only when it is their exact name.
+    """
     if not only:
-        return list(registry.values())
+        return [wl for wl in registry.values() if not wl.hidden]
     wanted: list[str] = []
     for item in (part.strip() for arg in only for part in arg.split(",")):
         if not item:
             continue
-        names = GROUPS.get(item) or fnmatch.filter(registry, item)
+        names = GROUPS.get(item) or [
+            n for n in fnmatch.filter(registry, item) if n == item or not registry[n].hidden
+        ]
         if not names:
             known = ", ".join([*registry, *GROUPS])
             raise SystemExit(f"unknown workload {item!r}; known: {known}")
@@ -70,8 +76,7 @@ def prepare_data(profile: Profile, needs: set[str], log=_log) -> dict:
 
 
 def output_name(profile: Profile, partial: bool) -> str:
-    if profile.name == "full" and not partial:
-        return "latest"
+    """``latest-<mode>``, with ``-partial`` when only some workloads were selected."""
     return f"latest-{profile.name}" + ("-partial" if partial else "")
 
 
@@ -92,8 +97,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, help="timed runs per side after the warm-up")
     parser.add_argument("--timeout", type=float, help="seconds before a run is killed")
+    parser.add_argument(
+        "--profile-side",
+        metavar="SIDE",
+        help="after timing, run SIDE (e.g. annscale) once more under pyinstrument; writes "
+        "benchmarks/results/profiles/<mode>-<workload>-<side>.txt",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        metavar="NAME",
+        help="leave out these workloads (names, groups or globs); listed in the report",
+    )
     parser.add_argument("--name", help="results file name under benchmarks/results/")
+    parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="put this run's table in README.md (done by default for a full run of all workloads)",
+    )
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     args = parser.parse_args(argv)
 
@@ -108,9 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     repeat = max(1, args.repeat or profile.repeat)
     timeout = args.timeout or profile.timeout_s
     selected = select(registry, args.only)
+    skipped = [wl.name for wl in select(registry, args.skip)] if args.skip else []
+    selected = [wl for wl in selected if wl.name not in skipped]
     needs = {n for wl in selected for n in wl.needs}
 
     t0 = time.perf_counter()
+    machine = report.machine_info()  # load average and date when the run starts
     data = prepare_data(profile, needs)
     rows = []
     with contextlib.ExitStack() as stack:
@@ -130,26 +155,40 @@ def main(argv: list[str] | None = None) -> int:
         params = profile.params()
         for i, wl in enumerate(selected, 1):
             _log(f"[{i}/{len(selected)}] {wl.name}")
-            rows.append(harness.run_workload(wl, data, params, repeat, timeout, log=_log))
+            row = harness.run_workload(
+                wl, data, params, repeat, timeout, log=_log, slow_s=profile.slow_s
+            )
+            if args.profile_side and args.profile_side in wl.sides:
+                path = (
+                    report.RESULTS_DIR
+                    / "profiles"
+                    / f"{profile.name}-{wl.name}-{args.profile_side}.txt"
+                )
+                row["profile"] = harness.profile_side(
+                    wl, args.profile_side, data, params, timeout, path, log=_log
+                )
+            rows.append(row)
 
     doc = {
-        "machine": report.machine_info(),
+        "machine": machine,
         "run": {
             "mode": profile.name,
             "repeat": repeat,
+            "slow_s": profile.slow_s,
             "selected": [wl.name for wl in selected],
+            "skipped": skipped,
             "data_summary": _data_summary(profile, data),
             "params": profile.params(),
             "seconds": round(time.perf_counter() - t0, 1),
         },
         "workloads": rows,
     }
-    partial = len(selected) != len(registry)
+    partial = bool(args.only)
     paths = report.write(doc, args.name or output_name(profile, partial))
     for message in doc.get("messages", []):
         _log(message)
-    if profile.name == "full" and not partial and not args.name:
-        readme = Path(__file__).resolve().parent / "README.md"
+    if args.readme or (profile.name == "full" and not partial and not args.name):
+        readme = harness.REPO_ROOT / "README.md"
         if readme.exists() and report.update_readme(doc, readme):
             _log(f"updated the results section of {readme}")
     _log(f"wrote {', '.join(str(p) for p in paths.values())} in {doc['run']['seconds']} s")

@@ -1,6 +1,7 @@
 """Generate (once) and cache the benchmark files, written by anndata.
 
-Files live under ``benchmarks/.cache/`` (gitignored) in a folder named by a hash of their spec.
+Files live under ``benchmarks/.cache/`` (gitignored; ``$ANNSCALE_BENCH_CACHE`` overrides it) in
+a folder named by a hash of their spec.
 A folder is published by renaming it from a staging name only when complete, so an interrupted
 generation is redone, never reused.
 
@@ -26,7 +27,15 @@ import scipy.sparse as sp
 
 from .profiles import MatrixSpec, SamplesSpec
 
-CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+#: environment variable naming another cache folder (the smoke test uses a temporary one)
+CACHE_ENV = "ANNSCALE_BENCH_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where generated datasets and run scratch folders live (``$ANNSCALE_BENCH_CACHE``)."""
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR)
+
 
 #: cell types and how often they occur (skewed, like a real tissue)
 CELL_TYPES = {
@@ -55,7 +64,7 @@ class SampleFiles:
 
 def _folder(key: dict) -> Path:
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-    return CACHE_DIR / f"{key['kind']}-{digest}"
+    return cache_dir() / f"{key['kind']}-{digest}"
 
 
 def _publish(staging: Path, final: Path, key: dict) -> None:

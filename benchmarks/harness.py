@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from . import digest
-from .datasets import CACHE_DIR
+from .datasets import cache_dir
 from .workloads import Workload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRATCH_DIR = CACHE_DIR / "scratch"
 
 
 def _tail(path: Path, n: int = 400) -> str:
@@ -38,14 +37,23 @@ def _tail(path: Path, n: int = 400) -> str:
 
 
 def run_once(
-    wl: Workload, side: str, data: dict, params: dict, timeout_s: float, tag: str
+    wl: Workload,
+    side: str,
+    data: dict,
+    params: dict,
+    timeout_s: float,
+    tag: str,
+    profile_path: Path | None = None,
 ) -> dict[str, Any]:
     """Run one side of one workload in a new process; return the runner's result.
 
     Adds the process's whole wall time and exit code. A process that runs longer than
-    ``timeout_s`` is killed with its process group and reported as failed.
+    ``timeout_s`` is killed with its process group and reported as failed. With
+    ``profile_path``, the measured block runs under pyinstrument and its call tree is written
+    there (such a run's timing is slower and must not be compared).
     """
-    scratch = SCRATCH_DIR / f"{wl.name}-{side}-{tag}"
+    # the harness's pid: two benchmark runs at the same time never share a scratch folder
+    scratch = cache_dir() / "scratch" / f"{wl.name}-{side}-{tag}-{os.getpid()}"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     spec = {
@@ -56,6 +64,7 @@ def run_once(
         "scratch": str(scratch / "work"),
         "result_path": str(scratch / "result.json"),
         "spawns_processes": wl.spawns_processes,
+        "profile_path": str(profile_path) if profile_path else None,
     }
     (scratch / "work").mkdir()
     spec_path = scratch / "spec.json"
@@ -106,6 +115,9 @@ def _summary(runs: list[dict]) -> dict[str, Any]:
     return {
         "median_s": statistics.median(r["seconds"] for r in runs),
         "median_peak_rss": statistics.median(r["peak_rss"] for r in runs),
+        "median_rss_before": statistics.median(r["rss_before"] for r in runs),
+        # what the measured block added on top of the baseline (imports, setup data)
+        "median_peak_added": statistics.median(r["peak_rss"] - r["rss_before"] for r in runs),
         "min_s": min(r["seconds"] for r in runs),
         "max_s": max(r["seconds"] for r in runs),
     }
@@ -126,8 +138,16 @@ def run_workload(
     repeat: int,
     timeout_s: float,
     log: Callable[[str], None] = print,
+    warmup: bool = True,
+    slow_s: float | None = None,
 ) -> dict[str, Any]:
-    """Warm up and run both sides of ``wl`` ``repeat`` times each, alternating; compare digests."""
+    """Warm up and run both sides of ``wl`` ``repeat`` times each, alternating; compare digests.
+
+    ``warmup=False`` skips the discarded first run of each side (only for tests: timings are
+    then not comparable, a cold page cache favours the second side). A side whose warm-up
+    process took at least ``slow_s`` seconds is not run again: its warm-up is its one timed
+    run (this keeps a full run within its time budget).
+    """
     sides = wl.sides
     status: dict[str, dict[str, Any]] = {s: {"runs": [], "error": None} for s in sides}
     digests: dict[str, list] = {s: [] for s in sides}
@@ -141,17 +161,26 @@ def run_workload(
             return
         log(
             f"    {side:>10} {tag:>7}: {run['seconds']:.3f} s, "
-            f"peak {run['peak_rss'] / 2**20:.0f} MiB"
+            f"peak {run['peak_rss'] / 2**20:.0f} MiB "
+            f"(+{(run['peak_rss'] - run['rss_before']) / 2**20:.0f} over the baseline)"
         )
         digests[side].append(run["digest"])
+        status[side]["last_run"] = run
         if timed:
             status[side]["runs"].append(_strip(run))
 
-    for side in sides:
+    for side in sides if warmup else ():
         one(side, "warmup", timed=False)
+        if slow_s is not None and status[side]["error"] is None:
+            warm = status[side]["last_run"]
+            if warm["process_wall_s"] >= slow_s:
+                # a run this long is not helped by a warm page cache: it is the timed run
+                status[side]["runs"].append(_strip(warm) | {"warmup_counted": True})
+                status[side]["done"] = True
+                log(f"    {side:>10}  warmup: slow (>= {slow_s:.0f} s): counted, not repeated")
     for i in range(repeat):
         for side in sides:
-            if status[side]["error"] is None:
+            if status[side]["error"] is None and not status[side].get("done"):
                 one(side, f"run{i + 1}", timed=True)
 
     result: dict[str, Any] = {
@@ -194,3 +223,25 @@ def run_workload(
             log(f"    MISMATCH: {'; '.join(diffs[:3])}")
     result["digest"] = next((digests[s][0] for s in sides if digests[s]), None)
     return result
+
+
+def profile_side(
+    wl: Workload,
+    side: str,
+    data: dict,
+    params: dict,
+    timeout_s: float,
+    path: Path,
+    log: Callable[[str], None] = print,
+) -> str | None:
+    """Run ``side`` of ``wl`` once more under pyinstrument; write the call tree to ``path``.
+
+    Returns the path written, or None when the side failed (the reason is logged).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run = run_once(wl, side, data, params, timeout_s, "profile", profile_path=path)
+    if not run.get("ok") or not path.exists():
+        log(f"    {side:>10} profile: fails: {run.get('error') or 'no profile written'}")
+        return None
+    log(f"    {side:>10} profile: {run['seconds']:.3f} s (profiled), call tree in {path}")
+    return str(path)

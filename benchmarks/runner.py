@@ -81,7 +81,8 @@ class _TreePoller:
         self.peak = 0
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
+    def sample(self) -> int:
+        """Summed RSS of this process and its descendants now (bytes)."""
         import psutil
 
         total = 0
@@ -92,7 +93,7 @@ class _TreePoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self.peak = max(self.peak, self.sample())
             self._stop.wait(POLL_INTERVAL_S)
 
     def __enter__(self) -> _TreePoller:
@@ -100,7 +101,7 @@ class _TreePoller:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.peak = max(self.peak, self._sample())
+        self.peak = max(self.peak, self.sample())
         self._stop.set()
         self._thread.join()
 
@@ -113,6 +114,7 @@ class Context:
         self.data: dict = spec["data"]
         self.scratch = Path(spec["scratch"])
         self._poll_children: bool = spec.get("spawns_processes", False)
+        self._profile_path: str | None = spec.get("profile_path")
         self.seconds: float | None = None
         self.rss_before: int | None = None
         self.peak_rss: int | None = None
@@ -163,14 +165,44 @@ class Context:
 
         if self.seconds is not None:
             raise RuntimeError("ctx.timed() may be entered only once per run")
-        self.rss_before = psutil.Process().memory_info().rss
+        poller = _TreePoller() if self._poll_children else None
+        # the baseline: what is resident after imports and setup (with children: all of them)
+        self.rss_before = poller.sample() if poller else psutil.Process().memory_info().rss
         self.peak_reset = _reset_peak()
-        poller = _TreePoller() if self._poll_children else contextlib.nullcontext()
-        with poller:
+        with poller or contextlib.nullcontext(), self._profiler():
             t0 = time.perf_counter()
             yield
             self.seconds = time.perf_counter() - t0
             self.peak_rss = max(_peak_rss_bytes(), getattr(poller, "peak", 0))
+
+    @contextlib.contextmanager
+    def _profiler(self) -> Iterator[None]:
+        """With ``profile_path`` in the spec: a pyinstrument profile of the measured block.
+
+        pyinstrument samples the main thread only, so the block runs on dask's synchronous
+        scheduler (and annscale's ``settings.scheduler = "synchronous"``): the work of what
+        would be worker threads then shows in the call tree. The tree (wall time) is written
+        as text to ``profile_path``; a profiled run's timings are not used by the harness.
+        """
+        if not self._profile_path:
+            yield
+            return
+        import dask
+        from pyinstrument import Profiler
+
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(dask.config.set(scheduler="synchronous"))
+            if "annscale" in sys.modules:
+                settings = sys.modules["annscale"].settings
+                stack.enter_context(settings.override(scheduler="synchronous"))
+            profiler = Profiler(interval=0.001, async_mode="disabled")
+            profiler.start()
+            try:
+                yield
+            finally:
+                profiler.stop()
+                text = profiler.output_text(unicode=False, color=False, show_all=False)
+                Path(self._profile_path).write_text(text)
 
 
 def _preload(library: str) -> None:
@@ -204,7 +236,8 @@ def run(spec: dict) -> dict:
     ctx = Context(spec)
     result: dict[str, Any] = {"workload": wl.name, "side": side, "pid": os.getpid()}
     try:
-        _preload(library)
+        if wl.kind != "check":  # measurement checks use neither library
+            _preload(library)
         digest = wl.functions[side](ctx)
         if ctx.seconds is None:
             raise RuntimeError(f"{wl.name}/{side} never entered ctx.timed()")

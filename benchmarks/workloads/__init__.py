@@ -8,6 +8,8 @@ never anndata or annscale.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +23,15 @@ class Workload:
 
     name: str
     description: str
-    needs: tuple[str, ...] = ("matrix",)  # "matrix", "samples", "s3"
+    needs: tuple[str, ...] = ("matrix",)  # "matrix", "samples", "s3"; () for none
     sides: tuple[str, str] = ("anndata", "annscale")
     #: how the first side does it when it cannot do it directly (shown in the table)
     note: str = ""
-    #: "compare" (anndata vs annscale) or "scaling" (one library, two configurations)
+    #: "compare" (anndata vs annscale), "scaling" (one library, two configurations) or
+    #: "check" (a test of the measurement itself)
     kind: str = "compare"
+    #: left out of the default run; selected only by name with ``--only``
+    hidden: bool = False
     #: poll the RSS of child processes too (dask worker processes)
     spawns_processes: bool = False
     functions: dict[str, SideFn] = field(default_factory=dict)
@@ -79,12 +84,25 @@ ORDER = (
     "collection_filter_60",
     "s3_open_row_subset",
     "distributed_1_vs_2",
+    "distributed_scheduler_overhead",
+    "loader_epoch_60",
+    "rss_sanity",
+    "rss_sanity_children",
 )
+
+
+#: workload modules that may not exist in every checkout
+OPTIONAL_MODULES = ("loader",)
 
 
 def load() -> dict[str, Workload]:
     """Import every workload module (cheap: no data library is imported); return them in order."""
-    from . import cloud, concat, distributed, reads, reductions, writes  # noqa: F401
+    from . import cloud, concat, distributed, reads, reductions, sanity, writes  # noqa: F401
+
+    # workload modules added later register themselves when their file exists
+    for extra in OPTIONAL_MODULES:
+        if importlib.util.find_spec(f"{__name__}.{extra}") is not None:
+            importlib.import_module(f"{__name__}.{extra}")
 
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(REGISTRY.items(), key=lambda item: rank.get(item[0], len(rank))))

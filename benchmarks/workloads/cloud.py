@@ -42,6 +42,8 @@ def _(ctx):
 
 @s3_rows.side("annscale")
 def _(ctx):
+    import s3fs  # noqa: F401  (imported before the block on both sides: import time not timed)
+
     import annscale
 
     rows = ctx.random_rows(ctx.params["n_rows_remote"])

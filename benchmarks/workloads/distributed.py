@@ -50,3 +50,58 @@ def _(ctx):
 @scaling.side("2_workers")
 def _(ctx):
     return _run(ctx, 2)
+
+
+OVERHEAD_TASKS = 2000
+"""Independent tiny tasks in the scheduler-overhead graph (plus one task summing them)."""
+
+overhead = workload(
+    "distributed_scheduler_overhead",
+    f"Scheduler overhead per task: {OVERHEAD_TASKS} independent tiny tasks and their sum, "
+    "on local threads vs a distributed LocalCluster (1 worker, 1 thread).",
+    needs=(),
+    sides=("threads", "distributed"),
+    kind="scaling",
+    spawns_processes=True,
+    note=f"seconds / {OVERHEAD_TASKS} = overhead per task (the work itself is negligible)",
+)
+
+
+def _overhead_graph():
+    import dask
+
+    return dask.delayed(sum)([dask.delayed(int)(i) for i in range(OVERHEAD_TASKS)])
+
+
+def _overhead_result(total) -> dict:
+    import numpy as np
+
+    return digest.of_vector(np.asarray([int(total)]))
+
+
+@overhead.side("threads")
+def _(ctx):
+    import annscale
+
+    graph = _overhead_graph()
+    with annscale.settings.override(scheduler="threads", progress=False), ctx.timed():
+        (total,) = annscale.scheduler.compute(graph)
+    return _overhead_result(total)
+
+
+@overhead.side("distributed")
+def _(ctx):
+    from distributed import LocalCluster
+
+    import annscale
+
+    graph = _overhead_graph()
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
+    ) as cluster:
+        with annscale.settings.override(scheduler=cluster.scheduler_address, progress=False):
+            annscale.scheduler.active_client().wait_for_workers(1)
+            with ctx.timed():
+                (total,) = annscale.scheduler.compute(graph)
+            annscale.scheduler.close_clients()
+    return _overhead_result(total)

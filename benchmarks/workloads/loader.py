@@ -1,0 +1,103 @@
+"""Minibatches for training: one shuffled epoch over all samples, as torch tensors.
+
+Both sides read the samples from their h5ad files (nothing is loaded up front) and yield
+shuffled minibatches of ``BATCH_SIZE`` cells with X as a dense float32 torch tensor.
+anndata's ``AnnLoader`` only joins variables with ``join_vars="inner"``, so both sides use
+the inner join of the samples' genes. Throughput is cells per second = cells / median time.
+
+The digest does not depend on the order of the cells: it counts cells, sums X, and sums X
+weighted by each value's (cell position in the collection, gene) — plus the sum and the sum
+of squares of the positions, which show that every cell came exactly once.
+"""
+
+from __future__ import annotations
+
+from . import workload
+
+BATCH_SIZE = 256
+OPTIONS = {"join": "inner", "label": "sample", "index_unique": "-"}
+
+loader_epoch = workload(
+    "loader_epoch_60",
+    f"One shuffled epoch of minibatches ({BATCH_SIZE} cells, X as dense float32 torch "
+    "tensors) over all samples (inner join of genes).",
+    needs=("samples",),
+    note=(
+        "anndata: AnnLoader over an AnnCollection of backed='r' samples (shuffle=True); "
+        "annscale: annscale.loader(read_collection(...), as_torch=True)"
+    ),
+)
+
+
+class _EpochDigest:
+    """Order-independent fingerprint of an epoch's minibatches (see module docstring)."""
+
+    def __init__(self, obs_names):
+        import pandas as pd
+
+        self.index = pd.Index(obs_names)
+        self.cells = 0
+        self.pos_sum = 0
+        self.pos_sq = 0
+        self.total = 0.0
+        self.checksum = 0.0
+        self.nnz = 0
+
+    def add(self, X, names=None, positions=None) -> None:
+        import numpy as np
+
+        X = X.numpy() if hasattr(X, "numpy") else np.asarray(X)
+        if positions is None:
+            positions = self.index.get_indexer(names)
+        positions = np.asarray(positions, dtype=np.int64)
+        rows, cols = np.nonzero(X)
+        vals = X[rows, cols].astype(np.float64)
+        weights = ((positions[rows] * 31 + cols * 17) % 1009 + 1).astype(np.float64)
+        self.cells += int(positions.size)
+        self.pos_sum += int(positions.sum())
+        self.pos_sq += int((positions * positions).sum())
+        self.nnz += int(vals.size)
+        self.total += float(vals.sum())
+        self.checksum += float((vals * weights).sum())
+
+    def result(self) -> dict:
+        return {
+            "cells": self.cells,
+            "positions_sum": self.pos_sum,
+            "positions_sum_sq": self.pos_sq,
+            "nnz": self.nnz,
+            "sum": self.total,
+            "checksum": self.checksum,
+        }
+
+
+@loader_epoch.side("anndata")
+def _(ctx):
+    import anndata as ad
+    from anndata.experimental import AnnCollection, AnnLoader
+
+    with ctx.timed():
+        adatas = [ad.read_h5ad(p, backed="r") for p in ctx.samples]
+        coll = AnnCollection(
+            adatas, join_vars="inner", keys=ctx.sample_keys, label="sample", index_unique="-"
+        )
+        digest = _EpochDigest(coll.obs_names)
+        for batch in AnnLoader(coll, batch_size=BATCH_SIZE, shuffle=True):
+            digest.add(batch.X, names=batch.obs_names)
+    for a in adatas:
+        a.file.close()
+    return {"epoch": digest.result()}
+
+
+@loader_epoch.side("annscale")
+def _(ctx):
+    import torch  # noqa: F401  (anndata's side imports it with anndata.experimental, untimed)
+
+    import annscale
+
+    with ctx.timed():
+        coll = annscale.read_collection(ctx.samples, keys=ctx.sample_keys, **OPTIONS)
+        digest = _EpochDigest(coll.obs_names)
+        for batch in annscale.loader(coll, batch_size=BATCH_SIZE, as_torch=True, seed=0):
+            digest.add(batch["X"], positions=batch["index"])
+    return {"epoch": digest.result()}
