@@ -8,6 +8,7 @@ and an ``upload(local_path, key) -> url`` function (files and directories).
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +81,10 @@ def gcs_store():
 
     server = FakeGCSServer(host="127.0.0.1")
     server.start()
+    # the wrapper pipes the server's log (stderr) and never reads it: drain it, or the server
+    # blocks once the pipe buffer is full (after a few hundred requests)
+    log = server._process.stderr
+    threading.Thread(target=lambda: all(iter(lambda: log.read(65536), b"")), daemon=True).start()
     options = {
         "endpoint_url": server.url,
         "token": "anon",

@@ -94,10 +94,11 @@ def array_from_block_tasks(
 
 def _register_to_memory() -> None:
     from ..core.arrays import to_memory
+    from ..scheduler import compute_one
 
     @to_memory.register(StoredArray)
     def _stored_to_memory(x: StoredArray) -> object:
-        return x.compute()
+        return compute_one(x)
 
 
 _register_to_memory()

@@ -40,6 +40,9 @@ def balance_by_nnz(
         return np.zeros(1, dtype=np.int64)
     per_chunk = max(1, target_bytes // max(1, bytes_per_nnz))
     nnz = indptr - indptr[0]
+    if max_rows is not None and (max_rows == 1 or nnz[-1] <= per_chunk):
+        # the row cap alone decides: no search per chunk
+        return np.unique(np.append(np.arange(0, n, max_rows, dtype=np.int64), n))
     bounds = [0]
     pos = 0
     while pos < n:

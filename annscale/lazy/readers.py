@@ -22,8 +22,9 @@ import scipy.sparse as sp
 
 from ..errors import AnnscaleError, CorruptElementError
 from ..storage.cache import get_root
-from ..storage.elements import Array, Group, ZarrArray
+from ..storage.elements import Array, Group, H5Array, ZarrArray
 from ..storage.location import Location
+from . import h5raw
 from .sparse_chunks import CSCChunk, CSRChunk
 
 __all__ = ["SparseRead", "DenseRead", "Selection", "fill_chunks", "read_indptr", "stored_info"]
@@ -144,6 +145,64 @@ def _take_major(m: sp.spmatrix, take: np.ndarray | None) -> sp.spmatrix:
     return m[take] if m.format == "csr" else m[:, take]
 
 
+def read_ranges(arr: Array, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Elements ``[starts[i], stops[i])`` of 1-d ``arr``, concatenated in one buffer.
+
+    Uncompressed datasets of local ``.h5ad`` files are read directly from the file
+    (:mod:`annscale.lazy.h5raw`: a few microseconds per range); anything else with one
+    read per range.
+    """
+    if isinstance(arr, H5Array):
+        out = h5raw.read_ranges(arr.handle, starts, stops)
+        if out is not None:
+            return out
+    pieces = [np.asarray(arr.read(slice(a, b))) for a, b in zip(starts.tolist(), stops.tolist())]
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate(pieces) if pieces else np.zeros(0, arr.dtype)
+
+
+#: read one span of indptr for many ranges when it is at most this many times their rows
+_INDPTR_SPAN_FACTOR = 8
+
+
+def _read_indptr_ranges(
+    arr: Array, starts: np.ndarray, stops: np.ndarray
+) -> tuple[list[np.ndarray], int, np.ndarray | None]:
+    """``indptr[a : b + 1]`` (int64) for every range ``[a, b)`` (sorted, disjoint).
+
+    One read of the whole span when the ranges are dense in it — then also returns the
+    span's first row and values, so it can be checked once — else one read per range.
+    """
+    if len(starts) == 0:
+        return [], 0, None
+    lo, hi = int(starts[0]), int(stops[-1]) + 1
+    wanted = int(np.sum(stops - starts)) + len(starts)
+    if len(starts) == 1 or hi - lo <= _INDPTR_SPAN_FACTOR * wanted + 4096:
+        span = np.asarray(arr.read(slice(lo, hi)), dtype=np.int64)
+        ips = [span[a - lo : b - lo + 1] for a, b in zip(starts.tolist(), stops.tolist())]
+        return ips, lo, span
+    ips = [
+        np.asarray(arr.read(slice(a, b + 1)), dtype=np.int64)
+        for a, b in zip(starts.tolist(), stops.tolist())
+    ]
+    return ips, lo, None
+
+
+def _join_indptr(ips: list[np.ndarray], los: np.ndarray) -> np.ndarray:
+    """The indptr of the ranges' rows concatenated, from each range's stored indptr."""
+    if not ips:
+        return np.zeros(1, np.int64)
+    if len(ips) == 1:
+        return ips[0] - los[0]
+    lengths = np.array([len(ip) - 1 for ip in ips], dtype=np.int64)
+    nnz = np.array([int(ip[-1] - ip[0]) for ip in ips], dtype=np.int64)
+    # shift each range so it starts where the previous one ended
+    shift = np.repeat(np.concatenate([[0], np.cumsum(nnz)[:-1]]) - los, lengths)
+    body = np.concatenate([ip[1:] for ip in ips]) + shift
+    return np.concatenate([[0], body])
+
+
 @dataclass(frozen=True)
 class SparseRead:
     """Read stored rows (CSR) or columns (CSC) ``[starts[i], stops[i])`` of a sparse group.
@@ -184,28 +243,32 @@ class SparseRead:
         indptr_arr = group.require("indptr", "the sparse indptr array")
         data_arr = group.require("data", "the sparse data array")
         indices_arr = group.require("indices", "the sparse indices array")
-        pieces_ip, pieces_data, pieces_ind = [], [], []
-        offset = 0
-        for a, b in zip(self.starts.tolist(), self.stops.tolist()):
-            ip = np.asarray(indptr_arr.read(slice(a, b + 1)), dtype=np.int64)
-            self._check_indptr(ip, a, b, data_arr.shape[0])
-            check_indptr_chunks(indptr_arr, a, ip)
-            lo, hi = int(ip[0]), int(ip[-1])
-            data = np.asarray(data_arr.read(slice(lo, hi)))
-            indices = np.asarray(indices_arr.read(slice(lo, hi)))
-            check_data_chunks(data_arr, lo, data)
-            if isinstance(indices_arr, ZarrArray) and not np.all(indices):
-                row_of = np.repeat(np.arange(b - a), np.diff(ip))
-                check_indices_chunks(indices_arr, lo, indices, row_of)
-            pieces_data.append(data)
-            pieces_ind.append(indices)
-            pieces_ip.append(ip[1:] - lo + offset if pieces_ip else ip - lo)
-            offset += hi - lo
-        n_major = int(sum(b - a for a, b in zip(self.starts.tolist(), self.stops.tolist())))
-        dtype = data_arr.dtype
-        data = np.concatenate(pieces_data) if pieces_data else np.zeros(0, dtype)
-        indices = np.concatenate(pieces_ind) if pieces_ind else np.zeros(0, np.int64)
-        indptr = np.concatenate(pieces_ip) if pieces_ip else np.zeros(1, np.int64)
+        starts, stops = self.starts, self.stops
+        n_data = data_arr.shape[0]
+        # indptr of every range: each range's own slice (stored rows and row ends)
+        ips, span_start, span = _read_indptr_ranges(indptr_arr, starts, stops)
+        if span is not None:  # one read covers every range: check it once
+            self._check_indptr(span, span_start, span_start + len(span) - 1, n_data)
+            check_indptr_chunks(indptr_arr, span_start, span)
+        else:
+            for ip, a, b in zip(ips, starts.tolist(), stops.tolist()):
+                self._check_indptr(ip, a, b, n_data)
+                check_indptr_chunks(indptr_arr, a, ip)
+        los = np.array([int(ip[0]) for ip in ips], dtype=np.int64)
+        his = np.array([int(ip[-1]) for ip in ips], dtype=np.int64)
+        data = read_ranges(data_arr, los, his)
+        indices = read_ranges(indices_arr, los, his)
+        if isinstance(data_arr, ZarrArray) or isinstance(indices_arr, ZarrArray):
+            pos = 0
+            for ip, lo, hi in zip(ips, los.tolist(), his.tolist()):
+                check_data_chunks(data_arr, lo, data[pos : pos + hi - lo])
+                piece = indices[pos : pos + hi - lo]
+                if isinstance(indices_arr, ZarrArray) and not np.all(piece):
+                    row_of = np.repeat(np.arange(len(ip) - 1), np.diff(ip))
+                    check_indices_chunks(indices_arr, lo, piece, row_of)
+                pos += hi - lo
+        indptr = _join_indptr(ips, los)
+        n_major = int(np.sum(stops - starts))
         if indices.size and (indices.min() < 0 or indices.max() >= self.n_minor):
             raise CorruptElementError(
                 f"indices out of range [0, {self.n_minor}) (found {indices.min()}..{indices.max()})",

@@ -20,6 +20,7 @@ import numpy as np
 from .._settings import settings
 from ..core.arrays import to_memory
 from ..core.index import subset_array
+from ..scheduler import compute_one
 from ..storage.location import Location
 from .graph import array_from_block_tasks, array_from_tasks, digest
 from .planning import balance_by_nnz, dense_chunks, plan_row_groups
@@ -182,9 +183,10 @@ class SparseSource(_Source):
             bounds = balance_by_nnz(
                 indptr, bytes_per_nnz=self.bytes_per_nnz, target_bytes=target, max_rows=per_chunk
             )
-            for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-                tasks.append(task([a + lo], [a + hi]))
-                sizes.append(hi - lo)
+            starts, stops = a + bounds[:-1], a + bounds[1:]
+            # one-element views of two arrays: no per-chunk array conversion
+            tasks = [task(starts[i : i + 1], stops[i : i + 1]) for i in range(len(starts))]
+            sizes = np.diff(bounds).tolist()
         elif major.size:
             span0, span1 = int(major.min()), int(major.max()) + 1
             indptr = read_indptr(self.location, self.element, span0, span1 + 1)
@@ -301,4 +303,4 @@ def _subset_source(x: _Source, rows: Any, cols: Any) -> _Source:
 
 @to_memory.register(_Source)
 def _source_to_memory(x: _Source) -> Any:
-    return as_plain(x.materialize().compute())
+    return as_plain(compute_one(x.materialize()))

@@ -163,9 +163,12 @@ def test_lazy_indexing_matches_memory(files, data):
             b = data.draw(st.integers(a, n))
             return slice(a, b)
         if kind == "array":
-            return np.array(data.draw(st.lists(st.integers(0, n - 1), max_size=30)), dtype=int)
+            # an empty axis only admits the empty array
+            positions = st.lists(st.integers(0, max(n - 1, 0)), max_size=30 if n else 0)
+            return np.array(data.draw(positions), dtype=int)
         if kind == "mask":
-            return np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+            mask = data.draw(st.lists(st.booleans(), min_size=n, max_size=n))
+            return np.array(mask, dtype=bool)
         return slice(None)
 
     lz, mem = lazy, adata

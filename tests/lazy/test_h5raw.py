@@ -1,0 +1,69 @@
+"""Direct byte-range reads of uncompressed HDF5 datasets agree with h5py."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from annscale.lazy import h5raw
+
+
+@pytest.fixture
+def h5(tmp_path):
+    path = tmp_path / "d.h5"
+    rng = np.random.default_rng(0)
+    values = rng.random(10_007).astype(np.float32)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("contiguous", data=values)
+        f.create_dataset("chunked", data=values, chunks=(333,), maxshape=(None,))
+        f.create_dataset("big_endian", data=values.astype(">i8"), chunks=(1000,))
+        f.create_dataset("gzip", data=values, chunks=(333,), compression="gzip")
+        f.create_dataset("partial", shape=(10_000,), dtype="f4", chunks=(100,))
+        f["partial"][:100] = 1  # only the first chunk is allocated
+    with h5py.File(path, "r") as f:
+        yield f, values
+
+
+@pytest.mark.parametrize("name", ["contiguous", "chunked", "big_endian"])
+def test_ranges_equal_h5py(h5, name):
+    f, _ = h5
+    d = f[name]
+    starts = np.array([0, 5, 332, 333, 999, 4000, 10_000], np.int64)
+    stops = np.array([3, 5, 700, 334, 2500, 4001, 10_007], np.int64)
+    got = h5raw.read_ranges(d, starts, stops)
+    assert got is not None and got.dtype == d.dtype
+    exp = np.concatenate([d[a:b] for a, b in zip(starts, stops)])
+    np.testing.assert_array_equal(got, exp)
+
+
+@pytest.mark.parametrize("name", ["gzip", "partial"])
+def test_filtered_or_unallocated_datasets_are_left_to_h5py(h5, name):
+    f, _ = h5
+    assert h5raw.read_ranges(f[name], np.array([0]), np.array([10])) is None
+
+
+def test_ranges_outside_the_dataset_raise(h5):
+    f, _ = h5
+    with pytest.raises(IndexError):
+        h5raw.read_ranges(f["chunked"], np.array([10_000]), np.array([10_008]))
+
+
+def test_file_replaced_after_open_is_read_through_hdf5(tmp_path):
+    """A file renamed over the open one must not be read by path (that would be other data)."""
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("d", data=np.arange(100, dtype=np.int64))
+    f = h5py.File(path, "r")
+    try:
+        assert h5raw.read_ranges(f["d"], np.array([0]), np.array([3])).tolist() == [0, 1, 2]
+        other = tmp_path / "g.h5"
+        with h5py.File(other, "w") as g:
+            g.create_dataset("d", data=np.arange(100, 200, dtype=np.int64))
+        os.replace(other, path)
+        assert h5raw.read_ranges(f["d"], np.array([0]), np.array([3])) is None
+        assert f["d"][:3].tolist() == [0, 1, 2]
+    finally:
+        f.close()
