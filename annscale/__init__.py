@@ -38,8 +38,27 @@ _EXPORTS: dict[str, str] = {
     "read_excel": "annscale.genomics.text",
     "read_umi_tools": "annscale.genomics.text",
     "write_csvs": "annscale.genomics.text",
+    "read_hdf": "annscale.genomics.hdf",
+    "register_anndata_namespace": "annscale.core.extensions",
+    "from_anndata": "annscale.bridge",
+    "WriteWarning": "annscale.errors",
+    "ExperimentalFeatureWarning": "annscale.errors",
+    "loader": "annscale.minibatch.loader",
 }
-_SUBMODULES = {"errors", "io", "lazy", "spec", "storage", "core", "genomics", "combine", "writeout", "scheduler", "progress"}
+_SUBMODULES = {
+    "errors",
+    "io",
+    "lazy",
+    "spec",
+    "storage",
+    "core",
+    "genomics",
+    "combine",
+    "writeout",
+    "scheduler",
+    "progress",
+}
+_SUBMODULES |= {"experimental", "abc", "typing", "types", "bridge"}
 
 __all__ = [
     "settings",

@@ -20,6 +20,8 @@ __all__ = [
     "WriteConflictError",
     "ImplicitModificationWarning",
     "OldFormatWarning",
+    "WriteWarning",
+    "ExperimentalFeatureWarning",
 ]
 
 
@@ -101,3 +103,11 @@ class ImplicitModificationWarning(UserWarning):
 
 class OldFormatWarning(UserWarning):
     """An element was read from a legacy (pre-0.8) layout without encoding attributes."""
+
+
+class WriteWarning(UserWarning):
+    """Something could not be written as asked (anndata's ``WriteWarning``)."""
+
+
+class ExperimentalFeatureWarning(Warning):
+    """An experimental feature was used (anndata's ``ExperimentalFeatureWarning``)."""

@@ -28,8 +28,9 @@ Hooks for other parts of annscale
 from __future__ import annotations
 
 import copy as _copy
+import logging
 import warnings
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -63,6 +64,8 @@ from .raw import Raw
 from .views import DataFrameView, DictView, ElementRef, as_view
 
 __all__ = ["AnnData", "get_vector"]
+
+_logger = logging.getLogger("annscale")
 
 _MAPPINGS = ("layers", "obsm", "varm", "obsp", "varp")
 
@@ -738,6 +741,16 @@ class AnnData:
 
     # ------------------------------------------------------------------ conversions
 
+    def to_anndata(self, *, keep_lazy: bool = False) -> Any:
+        """This object as an ``anndata.AnnData`` (for scanpy and the scverse ecosystem).
+
+        Lazy elements are computed unless ``keep_lazy=True`` (then they stay dask arrays).
+        Arrays are shared, not copied; see :mod:`annscale.bridge`.
+        """
+        from ..bridge import to_anndata
+
+        return to_anndata(self, keep_lazy=keep_lazy)
+
     def transpose(self) -> AnnData:
         """The transposed object: obs and var swapped, ``X``/layers transposed; drops raw."""
         if self.is_view:
@@ -880,18 +893,80 @@ class AnnData:
         out = to_memory_many({0: subset_array(self.X, choice, slice(None))})[0]
         return out.toarray() if sparse.issparse(out) else np.asarray(out)
 
+    def concatenate(
+        self,
+        *adatas: AnnData,
+        join: str = "inner",
+        batch_key: str = "batch",
+        batch_categories: Sequence[Any] | None = None,
+        uns_merge: str | None = None,
+        index_unique: str | None = "-",
+        fill_value: Any = None,
+    ) -> AnnData:
+        """Concatenate along obs (deprecated in anndata; use :func:`annscale.concat`).
+
+        Kept for old code, with anndata's semantics and ``FutureWarning``; see
+        :mod:`annscale.core.concatenate`.
+        """
+        from .concatenate import concatenate
+
+        return concatenate(
+            self,
+            adatas,
+            join=join,
+            batch_key=batch_key,
+            batch_categories=batch_categories,
+            uns_merge=uns_merge,
+            index_unique=index_unique,
+            fill_value=fill_value,
+        )
+
+    def rename_categories(self, key: str, categories: Sequence[Any]) -> None:
+        """Rename the categories of ``obs[key]`` (or ``var[key]``), and in ``uns``.
+
+        ``categories`` is list-like, one new name per old category. Record arrays in
+        ``uns[k]`` whose ``uns[k]["params"]["groupby"] == key`` and whose field names are
+        the old categories (scanpy's ``rank_genes_groups``) get the new names as fields.
+        """
+        if isinstance(categories, Mapping):
+            raise ValueError("Only list-like `categories` is supported.")
+        for attr in ("obs", "var"):
+            frame = getattr(self, attr)
+            if key in frame:
+                old = frame[key].cat.categories.tolist()
+                frame[key] = frame[key].cat.rename_categories(categories)
+                break
+        else:
+            raise ValueError(f"{key} is neither in `.obs` nor in `.var`.")
+        for k1, v1 in self.uns.items():
+            params = v1.get("params") if isinstance(v1, Mapping) else None
+            if not isinstance(params, Mapping) or params.get("groupby") != key:
+                continue
+            for k2, v2 in v1.items():
+                if not (isinstance(v2, np.ndarray) and v2.dtype.names is not None):
+                    continue
+                if list(v2.dtype.names) == old:
+                    v2.dtype.names = categories
+                else:
+                    _logger.warning(f"Omitting {k1}/{k2} as old categories do not match.")
+
     # ------------------------------------------------------------------ writing
 
     def write_h5ad(
         self,
         filename: PathLike[str] | str | None = None,
+        *,
+        convert_strings_to_categoricals: bool = True,
         compression: Literal["gzip", "lzf"] | None = None,
         compression_opts: Any = None,
-        as_dense: tuple[str, ...] | list[str] = (),
-        convert_strings_to_categoricals: bool = True,
-        **kwargs: Any,
+        as_dense: Sequence[str] = (),
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
-        """Write an ``.h5ad`` file (see :func:`annscale.write_h5ad`)."""
+        """Write an ``.h5ad`` file (see :func:`annscale.write_h5ad`).
+
+        Without ``filename``, a backed object is written to its backing file.
+        ``storage_options`` go to fsspec for remote URLs.
+        """
         from ..io.h5ad import write_h5ad
 
         if filename is None:
@@ -899,19 +974,27 @@ class AnnData:
                 raise ValueError("Provide a filename!")
             filename = self.filename
         write_h5ad(
-            Path(filename) if isinstance(filename, str) else filename,
+            filename,  # a str may be a URL: never turn it into a Path
             self,
             compression=compression,
             compression_opts=compression_opts,
             as_dense=as_dense,
             convert_strings_to_categoricals=convert_strings_to_categoricals,
-            **kwargs,
+            storage_options=storage_options,
         )
 
     write = write_h5ad
 
-    def write_zarr(self, store: Any, chunks: Any = None, **kwargs: Any) -> None:
-        """Write a zarr store (see :func:`annscale.write_zarr`)."""
+    def write_zarr(
+        self,
+        store: Any,
+        *,
+        chunks: tuple[int, ...] | None = None,
+        convert_strings_to_categoricals: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        """Write a zarr store (see :func:`annscale.write_zarr`; ``**kwargs`` are its
+        annscale-only options: ``zarr_format``, ``consolidate_metadata``, ``storage_options``)."""
         from ..io.zarr import write_zarr
 
         if isinstance(chunks, bool):
@@ -919,23 +1002,27 @@ class AnnData:
                 "Passing `write_zarr(adata, chunks=True)` is no longer supported. "
                 "Please pass `write_zarr(adata)` instead."
             )
-        write_zarr(store, self, chunks=chunks, **kwargs)
+        write_zarr(
+            store,
+            self,
+            chunks=chunks,
+            convert_strings_to_categoricals=convert_strings_to_categoricals,
+            **kwargs,
+        )
 
     def write_csvs(
-        self, dirname: PathLike[str] | str, skip_data: bool = True, sep: str = ",", **kwargs: Any
+        self, dirname: PathLike[str] | str, *, skip_data: bool = True, sep: str = ","
     ) -> None:
         """Write obs, var, obsm, varm (and X unless ``skip_data``) as ``.csv`` files."""
         from ..genomics.text import write_csvs
 
-        write_csvs(dirname, self, skip_data=skip_data, sep=sep, **kwargs)
+        write_csvs(dirname, self, skip_data=skip_data, sep=sep)
 
-    def write_loom(
-        self, filename: PathLike[str] | str, write_obsm_varm: bool = False, **kwargs: Any
-    ) -> None:
+    def write_loom(self, filename: PathLike[str] | str, *, write_obsm_varm: bool = False) -> None:
         """Write a ``.loom`` file."""
         from ..genomics.loom import write_loom
 
-        write_loom(filename, self, write_obsm_varm=write_obsm_varm, **kwargs)
+        write_loom(filename, self, write_obsm_varm=write_obsm_varm)
 
     # ------------------------------------------------------------------ repr
 

@@ -5,7 +5,9 @@ Extension hook
 :func:`to_memory` is a :func:`functools.singledispatch` function: numpy, scipy sparse and
 pandas values are returned as they are; dask arrays are computed; deferred values are
 materialised and computed. :func:`to_memory_many` loads many elements with **one**
-``dask.compute`` call, which is what :meth:`annscale.AnnData.to_memory` uses.
+``dask.compute`` call, which is what :meth:`annscale.AnnData.to_memory` uses. Both compute on
+annscale's scheduler (:func:`annscale.scheduler.compute`: ``settings.scheduler``, else
+dask's active one, e.g. a default ``distributed.Client``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ def to_memory(x: Any) -> Any:
     if is_deferred(x):
         return to_memory(materialize(x))
     if is_dask(x):
-        return x.compute()
+        from ..scheduler import compute_one
+
+        return compute_one(x)
     return x
 
 
@@ -53,9 +57,9 @@ def to_memory_many(values: dict[Any, Any]) -> dict[Any, Any]:
         else:
             out[key] = to_memory(value)
     if lazy:
-        import dask
+        from ..scheduler import compute
 
-        computed = dask.compute(*lazy.values())
+        computed = compute(*lazy.values(), progress=False)
         out.update(zip(lazy, computed))
     return {k: out[k] for k in values}
 

@@ -25,6 +25,7 @@ from scipy import sparse as sp
 
 from .._settings import settings
 from ..errors import ElementNotFoundError, FormatError, ShapeMismatchError, StorageError
+from ..scheduler import compute_one
 from ..storage.elements import Array, Group
 from ..storage.location import Location, as_location
 from ..storage.open import open_root
@@ -309,7 +310,7 @@ def _timestamp() -> str:
 def _attr_for_loom(values: Any) -> np.ndarray:
     """Normalise attribute values as loompy does: numbers kept, bools as uint8, else str."""
     if hasattr(values, "compute"):  # dask
-        values = values.compute()
+        values = compute_one(values)
     if sp.issparse(values):
         values = values.toarray()
     arr = np.asarray(values)
@@ -348,7 +349,7 @@ def _row_slices(n: int, per_block: int) -> Iterable[tuple[int, int]]:
 def _dense_block(matrix: Any, start: int, stop: int) -> np.ndarray:
     block = matrix[start:stop]
     if hasattr(block, "compute"):
-        block = block.compute()
+        block = compute_one(block)
     if sp.issparse(block):
         return block.toarray()
     return np.asarray(block)

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import sparse
 
 from ..errors import FormatError, StorageError
+from ..scheduler import compute_one
 from ..storage.location import Location, as_location
 from ._files import open_text
 from ._mtx import read_mtx_matrix
@@ -192,7 +193,7 @@ def _axis_arrays_frame(mapping: Mapping[str, Any], index: pd.Index) -> pd.DataFr
 
 def _dense(value: Any) -> np.ndarray:
     if hasattr(value, "compute"):  # dask
-        value = value.compute()
+        value = compute_one(value)
     if sparse.issparse(value):
         return value.toarray()
     return np.asarray(value)

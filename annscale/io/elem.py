@@ -18,7 +18,7 @@ from ..spec.registry import read_elem as _read_elem
 from ..spec.registry import write_elem as _write_elem
 from ..storage.elements import Element, Group, wrap
 
-__all__ = ["read_elem", "write_elem", "as_element"]
+__all__ = ["read_elem", "write_elem", "write_root", "as_element"]
 
 
 def as_element(node: Any) -> Element:
@@ -38,25 +38,32 @@ def read_elem(elem: Any) -> Any:
 
 
 def write_elem(
-    group: Any, key: str, value: Any, *, dataset_kwargs: Mapping[str, Any] | None = None
+    store: Any, k: str, elem: Any, *, dataset_kwargs: Mapping[str, Any] | None = None
 ) -> None:
-    """Write ``value`` as ``group[key]`` with anndata's encoding.
+    """Write ``elem`` as ``store[k]`` with anndata's encoding (``store``: a group).
 
-    ``key`` may be a path (``"uns/a/b"``): missing intermediate groups are created.
-    ``"/"`` writes an ``AnnData`` into ``group`` itself. ``dataset_kwargs`` go to every
+    ``k`` may be a path (``"uns/a/b"``): missing intermediate groups are created.
+    ``"/"`` writes an ``AnnData`` into ``store`` itself. ``dataset_kwargs`` go to every
     non-scalar array (``compression``, ``compression_opts``, ``chunks``, ``compressors``, ...).
     """
-    g = as_element(group)
+    key, value = k, elem
+    g = as_element(store)
     if not isinstance(g, Group):
         raise TypeError(f"write_elem needs a group to write into, got an array ({g.path})")
     ctx = WriteContext(dataset_options=dict(dataset_kwargs or {}))
     if key.strip("/") == "":
-        for k in g.keys():
-            g.delete(k)
-        containers.write_anndata_parts(g, value, ctx, containers.ZARR_ORDER)
-        containers.stamp_root(g)
+        write_root(g, value, ctx)
         return
     *parents, name = key.strip("/").split("/")
     for p in parents:
         g = g[p] if p in g else g.create_group(p)  # type: ignore[assignment]
     _write_elem(g, name, value, ctx)
+
+
+def write_root(group: Group, adata: Any, ctx: WriteContext) -> None:
+    """Write ``adata`` into ``group`` itself (``write_elem(group, "/", adata)``), replacing
+    everything ``group`` held."""
+    for child in group.keys():
+        group.delete(child)
+    containers.write_anndata_parts(group, adata, ctx, containers.ZARR_ORDER)
+    containers.stamp_root(group)

@@ -9,7 +9,8 @@ attributes and dtypes), into a staging file that replaces the target only when c
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..storage.atomic import atomic_write, check_not_reading
 from ..storage.elements import Array, Group
 from ..storage.location import Location, as_location
 from ..storage.open import detect_kind, open_root
+from ..writeout.dispatch import LOOKAHEAD_OPTION, h5_lookahead
 
 __all__ = ["read_h5ad", "write_h5ad"]
 
@@ -107,6 +109,7 @@ def write_h5ad(
     compression_opts: Any = None,
     as_dense: Sequence[str] = (),
     convert_strings_to_categoricals: bool = True,
+    dataset_kwargs: Mapping[str, Any] = MappingProxyType({}),
     storage_options: dict[str, Any] | None = None,
 ) -> None:
     """Write ``adata`` as an ``.h5ad`` file (what ``anndata.write_h5ad`` writes).
@@ -124,20 +127,31 @@ def write_h5ad(
     convert_strings_to_categoricals
         Turn string columns of ``obs``/``var``/``raw.var`` with repeated values into
         categoricals first (modifies ``adata``, as anndata does).
+    dataset_kwargs
+        Dataset options for every non-scalar dataset, as anndata's ``dataset_kwargs``:
+        ``compression``, ``compression_opts``, ``chunks`` (the options annscale's storage
+        layer passes to HDF5); the ``compression`` arguments above take precedence.
 
-    The file is written beside the target and renamed over it only when complete.
+    Lazy objects stream: each dask array element is computed block by block in parallel
+    on the active scheduler, with bounded lookahead, and appended in order by this process
+    (HDF5 has one writer; :func:`annscale.writeout.write_dask_h5`), so memory holds a few
+    blocks whatever the size.
+
+    The file is written beside the target and renamed over it only when complete; a remote
+    target is written to a local temporary file, then uploaded as one object. Writing over
+    a file the object still reads lazily raises :class:`~annscale.errors.WriteConflictError`.
     """
     dense = _normalise_as_dense(as_dense, adata)
     loc = as_location(filepath, storage_options)
     check_not_reading(loc, adata)
     if convert_strings_to_categoricals:
         strings_to_categoricals(adata)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = dict(dataset_kwargs)
     if compression is not None:
         options["compression"] = compression
         if compression_opts is not None:
             options["compression_opts"] = compression_opts
-    ctx = WriteContext(dataset_options=options)
+    ctx = WriteContext(dataset_options=options, options={LOOKAHEAD_OPTION: h5_lookahead()})
     with atomic_write(loc) as staging:
         with open_root(staging, "w", kind="h5ad") as root:
             write_h5ad_root(root, adata, ctx, as_dense=dense)
@@ -150,9 +164,9 @@ def write_h5ad_root(root: Group, adata: Any, ctx: WriteContext, *, as_dense=()) 
         value = containers.anndata_part(adata, name)
         if value is None and name in ("X", "raw"):
             continue
-        if name == "X" and "X" in as_dense and sp.issparse(value):
+        if name == "X" and "X" in as_dense and _is_sparse(value):
             _write_sparse_as_dense(root, "X", value, ctx)
-        elif name == "raw" and "raw/X" in as_dense and sp.issparse(value.X):
+        elif name == "raw" and "raw/X" in as_dense and _is_sparse(value.X):
             g = root.create_group("raw")
             _write_sparse_as_dense(g, "X", value.X, ctx)
             write_elem(g, "var", value.var, ctx)
@@ -160,6 +174,14 @@ def write_h5ad_root(root: Group, adata: Any, ctx: WriteContext, *, as_dense=()) 
             stamp(g, containers.RAW)
         else:
             write_elem(root, name, value, ctx)
+
+
+def _is_sparse(value: Any) -> bool:
+    return sp.issparse(value) or sp.issparse(getattr(value, "_meta", None))
+
+
+def _densify(block: Any) -> np.ndarray:
+    return block.toarray() if sp.issparse(block) else np.asarray(block)
 
 
 def _normalise_as_dense(as_dense: Sequence[str] | str, adata: Any) -> tuple[str, ...]:
@@ -175,6 +197,12 @@ def _normalise_as_dense(as_dense: Sequence[str] | str, adata: Any) -> tuple[str,
 
 
 def _write_sparse_as_dense(group: Group, key: str, value: Any, ctx: WriteContext) -> None:
+    if hasattr(value, "__dask_graph__"):  # lazy: densify block by block, written in order
+        dense = value.map_blocks(
+            _densify, dtype=value.dtype, meta=np.empty((0, 0), dtype=value.dtype)
+        )
+        write_elem(group, key, dense, ctx)
+        return
     target = group.create_array(key, shape=value.shape, dtype=value.dtype, **ctx.dataset_options)
     csr = sp.csr_matrix(value)
     for start in range(0, value.shape[0], _DENSE_ROWS_PER_WRITE):

@@ -10,22 +10,23 @@ root ``zarr.json``), in a staging store published only when complete.
 from __future__ import annotations
 
 import os
-import shutil
 import warnings
-import zipfile
 from typing import Any
 
 import numpy as np
 import zarr
 
 from .._settings import settings
-from ..errors import StorageError
+from ..errors import StorageError, WriteConflictError
 from ..spec import containers
 from ..spec.registry import ReadContext, WriteContext
-from ..storage.atomic import atomic_write, check_not_reading
+from ..storage.atomic import StagedStore, check_not_reading, sources_of
 from ..storage.elements import ZarrGroup
 from ..storage.location import Location, as_location
 from ..storage.open import detect_kind, open_root
+from ..writeout.fingerprint import HashingStore, write_fingerprint
+from ..writeout.manifest import Manifest
+from ..writeout.session import SESSION_OPTION, ZarrSession
 from .h5ad import strings_to_categoricals
 
 __all__ = ["read_zarr", "write_zarr"]
@@ -71,77 +72,188 @@ def _close(root: ZarrGroup) -> None:
         store.close()
 
 
+_DEFAULT = ...
+
+
 def write_zarr(
     store: str | os.PathLike | Location,
     adata: Any,
     *,
     zarr_format: int | None = None,
-    chunks: tuple[int, ...] | None = None,
+    chunks: tuple[int, ...] | int | None = None,
+    shards: tuple[int, ...] | int | None = None,
+    compressor: Any = _DEFAULT,
     convert_strings_to_categoricals: bool = True,
     consolidate_metadata: bool = True,
     storage_options: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> None:
     """Write ``adata`` as a zarr store (what ``anndata.write_zarr`` writes).
+
+    Lazy objects (from :func:`annscale.read_lazy`, subsets of them, lazy ``concat``
+    results) stream: every dask array element (``X``, ``layers``, ``obsm``, ``varm``,
+    ``obsp``, ``varp``, ``raw/X``) is written by the write-out engine
+    (:mod:`annscale.writeout`) as one task graph on the active scheduler (threads, or a
+    ``distributed.Client``); chunks are computed and written by the workers, never
+    gathered here. Sparse elements are read twice (nonzeros are counted first).
 
     Parameters
     ----------
     store
-        Directory path, ``.zip`` path or fsspec URL.
+        Directory path, ``.zip`` path (local) or fsspec URL.
     zarr_format
         2 or 3; default ``annscale.settings.zarr_write_format``.
     chunks
-        Chunk shape of a dense ``X`` (ignored for sparse ``X`` and for layers, as in anndata).
+        Chunk shape of a dense ``X`` (as anndata). For a sparse dask ``X``, an int (or
+        1-tuple) sets the chunk length, in elements, of ``data``/``indices``/``indptr``.
+        Other dask arrays keep their dask chunk shape (dense) or 2**20 elements (sparse).
+    shards
+        zarr v3 only: shard shape of a dense ``X`` (a multiple of its chunks), or for a
+        sparse dask ``X`` the shard length (a multiple of its chunk length).
+    compressor
+        zarr compressor(s) for every array (a codec, a list of codecs, or ``None`` for none);
+        default: zarr's default.
     convert_strings_to_categoricals
         Turn repeated-string columns of ``obs``/``var``/``raw.var`` into categoricals first.
     consolidate_metadata
         Write consolidated metadata (v2 ``.zmetadata``; v3 inline in the root ``zarr.json``).
     storage_options
         fsspec options for remote URLs.
+    resume
+        Finish a write of the same object to the same target that was killed or failed:
+        chunks it completed (recorded in the staged store) are not written again. Refused
+        with :class:`~annscale.errors.WriteConflictError` when the inputs or options differ.
+
+    The store is written beside the target (a local directory, or a prefix in the same
+    bucket) and published when complete; a failed or killed write leaves the previous
+    target as it was. A failure after chunks were written keeps the staged store for
+    ``resume=True``; a later write with ``resume=False`` discards it.
     """
     fmt = zarr_format or settings.zarr_write_format
     if fmt not in (2, 3):
         raise ValueError(f"zarr_format must be 2 or 3, not {fmt!r}")
+    if shards is not None and fmt != 3:
+        raise ValueError("shards need zarr_format=3")
     loc = as_location(store, storage_options)
+    if loc.path.endswith(".zip") and not loc.is_local:
+        raise StorageError("zip stores are only written to local disk", source=loc.url)
     check_not_reading(loc, adata)
     if convert_strings_to_categoricals:
         strings_to_categoricals(adata)
-    part_options = {}
-    if chunks is not None and _is_dense(getattr(adata, "X", None)):
-        part_options["X"] = {"chunks": tuple(chunks)}
-    ctx = WriteContext(options={"part_options": part_options})
-    is_zip = loc.path.endswith(".zip")
-    with atomic_write(loc) as staging:
-        # a zip cannot be edited in place (attributes are rewritten, consolidation deletes
-        # keys), so a zip store is written as a directory first and then packed
-        directory = staging + ".dir" if is_zip else staging
-        try:
-            with open_root(directory, "w", kind="zarr", zarr_format=fmt) as root:
-                write_zarr_root(root, adata, ctx)  # type: ignore[arg-type]
-                if consolidate_metadata:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", category=UserWarning)
-                        zarr.consolidate_metadata(root.handle.store)
-            if is_zip:
-                _pack_zip(directory, staging)
-        finally:
-            if is_zip:
-                shutil.rmtree(directory, ignore_errors=True)
+    plan = _WritePlan(loc, adata, fmt, chunks, shards, compressor)
+    staged = _stage(plan, resume)
+    manifest = Manifest.in_staging(staged.location, resume=staged.resumed)
+    try:
+        if staged.resumed:
+            session = plan.session
+        else:
+            session = plan.write_structure(staged.location)
+            staged.mark_ready(plan.fingerprint)
+        session.run(staged.location, manifest)
+        manifest.remove()
+        if consolidate_metadata:
+            _consolidate(staged.location)
+        staged.publish()
+    except BaseException as e:
+        if manifest.has_progress():
+            e.add_note(
+                f"The completed part of this write is kept at {staged.location.url}; "
+                "write again with resume=True to finish it."
+            )
+        else:
+            staged.discard()
+        raise
 
 
-def _pack_zip(directory: str, target: str) -> None:
-    """Pack a zarr directory into a zip store (members uncompressed, as zarr's ZipStore)."""
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for base, dirs, files in os.walk(directory):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(base, name)
-                zf.write(full, os.path.relpath(full, directory).replace(os.sep, "/"))
+class _WritePlan:
+    """One zarr write: the object, its options and its fingerprint.
+
+    The fingerprint (:mod:`annscale.writeout.fingerprint`) is computed by writing the
+    structure through a :class:`HashingStore` that keeps only metadata, in memory; no data
+    is written anywhere and dask elements are only collected.
+    """
+
+    def __init__(self, loc: Location, adata: Any, fmt: int, chunks, shards, compressor):
+        self.loc, self.adata, self.fmt = loc, adata, fmt
+        self.compressors = "auto" if compressor is _DEFAULT else compressor
+        self.dataset_options = {} if compressor is _DEFAULT else {"compressors": compressor}
+        x = getattr(adata, "X", None)
+        x_options: dict[str, Any] = {}
+        if chunks is not None and (_is_dense(x) or _is_dask(x)):
+            x_options["chunks"] = chunks
+        if shards is not None and (_is_dense(x) or _is_dask(x)):
+            x_options["shards"] = shards
+        self.part_options = {"X": x_options} if x_options else {}
+        hashing = HashingStore(zarr.storage.MemoryStore(), keep_data=False)
+        self.session = self._walk(hashing)
+        self.fingerprint = write_fingerprint(
+            hashing.digest(),
+            self.session.describe(),
+            sources_of(adata),
+            zarr_format=fmt,
+            compressors=self.compressors,
+        )
+
+    def _walk(self, store: Any) -> ZarrSession:
+        session = ZarrSession(zarr_format=self.fmt, compressors=self.compressors)
+        ctx = WriteContext(
+            dataset_options=dict(self.dataset_options),
+            options={"part_options": self.part_options, SESSION_OPTION: session},
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            group = zarr.open_group(store, mode="w", zarr_format=self.fmt)
+        write_zarr_root(ZarrGroup(group, self.loc.url, "/"), self.adata, ctx)
+        return session
+
+    def write_structure(self, staging: Location) -> ZarrSession:
+        """Write everything but the dask elements' data into the staging store."""
+        if staging.is_local:
+            base = zarr.storage.LocalStore(staging.path)
+        else:
+            base = zarr.storage.FsspecStore.from_url(
+                staging.url, storage_options=staging.storage_options or None
+            )
+        return self._walk(base)
+
+
+def _stage(plan: _WritePlan, resume: bool) -> StagedStore:
+    """The staging store of this write: a resumable one left by an interrupted write, or new."""
+    found = StagedStore.find(plan.loc)
+    if resume:
+        for staged, record in found:
+            if record.get("ready") and record.get("fingerprint") == plan.fingerprint:
+                return staged
+        mismatched = [s for s, r in found if r.get("ready")]
+        if mismatched:
+            raise WriteConflictError(
+                "cannot resume: the interrupted write staged at "
+                f"{mismatched[0].location.url} was made from other inputs or options "
+                "(its fingerprint differs); write with resume=False to start afresh "
+                "(this discards it)",
+                source=plan.loc.url,
+                element="/",
+            )
+    for staged, _ in found:  # interrupted writes nobody resumes
+        staged.discard()
+    return StagedStore.create(plan.loc)
+
+
+def _consolidate(location: Location) -> None:
+    with open_root(location, "r+", kind="zarr") as root:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            zarr.consolidate_metadata(root.handle.store)
 
 
 def write_zarr_root(root: ZarrGroup, adata: Any, ctx: WriteContext) -> None:
     """Write ``adata`` into an open zarr root group, in anndata's order, and stamp the root."""
     containers.write_anndata_parts(root, adata, ctx, containers.ZARR_ORDER)
     containers.stamp_root(root)
+
+
+def _is_dask(x: Any) -> bool:
+    return hasattr(x, "__dask_graph__")
 
 
 def _is_dense(x: Any) -> bool:

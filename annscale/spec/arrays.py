@@ -4,7 +4,7 @@
 What is written (the same as anndata 0.12):
 
 * ``array`` 0.2.0 — numeric/bool n-d arrays (numpy, masked arrays with the mask dropped,
-  lists via ``np.array``, dense dask arrays written one block row at a time);
+  lists via ``np.array``, dense dask arrays written by the write-out engine);
 * ``string-array`` 0.2.0 — numpy ``U``/``O``/``T`` arrays as variable-length UTF-8;
 * ``rec-array`` 0.2.0 — structured arrays: in HDF5 string fields become vlen UTF-8, in zarr
   fixed-length ``<U{max length}`` (zarr has no vlen strings inside structs);
@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from ..storage.elements import Array, Element, Group
+from ..storage.elements import Element, Group
 from .registry import (
     IOSpec,
     ReadContext,
@@ -255,24 +255,21 @@ def _register_dask() -> None:
     register_writer(da.Array, spec=ARRAY, when=is_dense)(write_dask_dense)
 
 
-def write_dask_dense(group: Group, key: str, value: Any, ctx: WriteContext) -> Array:
-    """Write a dense dask array one strip of row blocks at a time.
+def write_dask_dense(group: Group, key: str, value: Any, ctx: WriteContext) -> Element:
+    """Write a dense dask array through the write-out engine (:mod:`annscale.writeout`).
 
-    Only one strip of blocks (``value.chunks[0][i]`` rows, all columns) is in memory at a time;
-    the target array is created first with the full shape and dtype.
+    Numeric arrays are written block by block by the engine's tasks (zarr) or by one
+    in-order writer with bounded lookahead (HDF5); nothing is gathered whole. String and
+    0-d arrays are computed and written like numpy arrays.
     """
-    if value.dtype.kind in _STRING_KINDS:
-        return write_elem(group, key, np.asarray(value.compute()), ctx)
-    target = group.create_array(key, shape=value.shape, dtype=value.dtype, **_options(ctx))
-    if value.ndim == 0:
-        target.write((), np.asarray(value.compute()))
-        return target
-    start = 0
-    for n in value.chunks[0]:
-        if n:
-            target.write(slice(start, start + n), np.asarray(value[start : start + n].compute()))
-        start += n
-    return target
+    if value.dtype.kind in _STRING_KINDS or value.ndim == 0:
+        from ..scheduler import compute
+
+        (computed,) = compute(value, progress=False)
+        return write_elem(group, key, np.asarray(computed), ctx)
+    from ..writeout.dispatch import write_dask_element
+
+    return write_dask_element(group, key, value, ctx)
 
 
 _register_dask()

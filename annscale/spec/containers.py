@@ -11,6 +11,7 @@ A ``raw`` group holds ``X``, ``var`` (data frame) and ``varm`` (dict), never ``o
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from ..errors import AnnscaleError, StorageError
@@ -138,7 +139,7 @@ def part_context(ctx: WriteContext, name: str) -> WriteContext:
     per_part = ctx.options.get("part_options", {}).get(name)
     if not per_part:
         return ctx
-    return WriteContext(dataset_options={**ctx.dataset_options, **per_part}, options=ctx.options)
+    return dataclasses.replace(ctx, dataset_options={**ctx.dataset_options, **per_part})
 
 
 def _is_anndata(value: Any) -> bool:

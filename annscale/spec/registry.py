@@ -52,6 +52,8 @@ class ReadContext:
 
     #: mapping from element path to a callback used by the legacy layer (unused by most readers)
     options: dict[str, Any] = field(default_factory=dict)
+    #: ``fn(elem, ctx)`` called instead of the reader for every element (``read_dispatched``)
+    dispatch: Callable[[Element, ReadContext], Any] | None = None
 
 
 @dataclass
@@ -64,6 +66,8 @@ class WriteContext:
 
     dataset_options: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    #: ``fn(group, key, value, ctx)`` called instead of the writer (``write_dispatched``)
+    dispatch: Callable[[Group, str, Any, WriteContext], Any] | None = None
 
 
 Reader = Callable[[Element, ReadContext], Any]
@@ -124,8 +128,15 @@ def get_spec(elem: Element) -> IOSpec:
 
 
 def read_elem(elem: Element, ctx: ReadContext | None = None) -> Any:
-    """Read one element (recursively) into memory."""
+    """Read one element (recursively) into memory (through ``ctx.dispatch`` when set)."""
     ctx = ctx or ReadContext()
+    if ctx.dispatch is not None:
+        return ctx.dispatch(elem, ctx)
+    return read_elem_direct(elem, ctx)
+
+
+def read_elem_direct(elem: Element, ctx: ReadContext) -> Any:
+    """Read one element with its registered reader (children go through :func:`read_elem`)."""
     spec = get_spec(elem)
     kind: NodeKind = "group" if elem.is_group else "array"
     if spec.encoding_type == "":
@@ -177,9 +188,16 @@ def _find_writer(value: Any) -> tuple[IOSpec, Writer]:
 def write_elem(group: Group, key: str, value: Any, ctx: WriteContext | None = None) -> Element:
     """Write ``value`` as child ``key`` of ``group`` and stamp its encoding attributes.
 
-    An existing child ``key`` is replaced.
+    An existing child ``key`` is replaced. With ``ctx.dispatch`` set, that is called instead.
     """
     ctx = ctx or WriteContext()
+    if ctx.dispatch is not None:
+        return ctx.dispatch(group, key, value, ctx)
+    return write_elem_direct(group, key, value, ctx)
+
+
+def write_elem_direct(group: Group, key: str, value: Any, ctx: WriteContext) -> Element:
+    """Write with the registered writer (children go through :func:`write_elem`)."""
     try:
         spec, fn = _find_writer(value)
     except TypeError as e:
@@ -187,7 +205,8 @@ def write_elem(group: Group, key: str, value: Any, ctx: WriteContext | None = No
     if key in group:
         group.delete(key)
     elem = fn(group, key, value, ctx)
-    stamp(elem, spec)
+    if elem is not None:  # None: a write_dispatched callback chose not to write
+        stamp(elem, spec)
     return elem
 
 

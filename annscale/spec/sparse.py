@@ -10,8 +10,8 @@ corrupt group raises :class:`~annscale.errors.CorruptElementError` naming the fi
 instead of crashing scipy or returning wrong data. Reads return ``scipy.sparse.csr_matrix`` /
 ``csc_matrix`` (as anndata 0.12 does by default).
 
-Dask arrays with sparse chunks are written along the major axis one block strip at a time:
-each strip is computed just before it is appended, so memory holds one strip.
+Dask arrays with sparse chunks are written by the write-out engine (:mod:`annscale.writeout`),
+block by block along the major axis, never gathered whole.
 """
 
 from __future__ import annotations
@@ -191,28 +191,16 @@ def append_block(group: Group, block: sp.csr_matrix | sp.csc_matrix) -> None:
     group.set_attrs({"shape": np.asarray(shape, dtype=np.int64)})
 
 
-def write_dask_sparse(group: Group, key: str, value: Any, ctx: WriteContext) -> Group:
-    """Write a dask array of CSR (or CSC) chunks strip by strip along the major axis.
+def write_dask_sparse(group: Group, key: str, value: Any, ctx: WriteContext) -> Element:
+    """Write a dask array of CSR (or CSC) chunks through the write-out engine.
 
-    The first strip is written with :func:`write_sparse` (so zarr chunk sizes follow the
-    first strip's nnz, as in anndata); each later strip is computed just before it is
-    appended. ``indices``/``indptr`` are int64 (the total nnz is unknown up front).
+    Blocks along the major axis are written by the engine's tasks (zarr: chunk-owned writes
+    after a nonzero-counting pass) or appended in order by one writer with bounded
+    lookahead (HDF5); the matrix is never gathered whole (see :mod:`annscale.writeout`).
     """
-    fmt = _format_of(value._meta)
-    axis = 0 if fmt == "csr" else 1
-    bounds = np.cumsum((0, *value.chunks[axis]))
+    from ..writeout.dispatch import write_dask_element
 
-    def strip(i: int) -> sp.spmatrix:
-        sel = [slice(None), slice(None)]
-        sel[axis] = slice(int(bounds[i]), int(bounds[i + 1]))
-        block = value[tuple(sel)].compute()
-        cls = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
-        return cls(block)
-
-    g = write_sparse(group, key, strip(0), ctx, index_dtype=np.int64)
-    for i in range(1, len(bounds) - 1):
-        append_block(g, strip(i))
-    return g
+    return write_dask_element(group, key, value, ctx)
 
 
 def _register_dask() -> None:

@@ -237,7 +237,11 @@ def test_write_methods_delegate(fake_writers, tmp_path):
     a.write(tmp_path / "b.h5ad")
     assert fake_writers["write_h5ad"][0] == tmp_path / "b.h5ad"
     a.write_zarr(tmp_path / "a.zarr", chunks=(1, 1), zarr_format=2)
-    assert fake_writers["write_zarr"][2] == {"chunks": (1, 1), "zarr_format": 2}
+    assert fake_writers["write_zarr"][2] == {
+        "chunks": (1, 1),
+        "convert_strings_to_categoricals": True,
+        "zarr_format": 2,
+    }
     a.write_csvs(tmp_path / "csv", skip_data=False)
     assert fake_writers["write_csvs"][2] == {"skip_data": False, "sep": ","}
     a.write_loom(tmp_path / "a.loom")

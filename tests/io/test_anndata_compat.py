@@ -185,3 +185,38 @@ def test_strings_to_categoricals_before_writing(tmp_path, fmt, compat):
     kept = compat.build(annscale, compat.rich_parts())
     compat.write_with(annscale, kept, path, fmt, convert_strings_to_categoricals=False)
     assert str(kept.obs["str_repeated"].dtype) != "category"
+
+
+def test_awkward_arrays_in_the_rich_object_both_ways(tmp_path, fmt, compat):
+    """obsm/uns awkward arrays (experimental in anndata) travel with the rest of the object."""
+    ak = pytest.importorskip("awkward")
+
+    def with_awkward(lib):
+        adata = compat.build(lib, compat.rich_parts())
+        adata.obsm["ragged"] = ak.Array([[1, 2], [], [3], [4, 5, 6], [], [7]])
+        adata.uns["records"] = ak.Array([{"x": 1, "y": [1.5]}, {"x": 2, "y": []}])
+        return adata
+
+    def split(adata):
+        ragged, records = adata.obsm["ragged"], adata.uns.pop("records")
+        del adata.obsm["ragged"]
+        return ak.to_list(ragged), ak.to_list(records)
+
+    for writer, reader in ((anndata, annscale), (annscale, anndata)):
+        path = compat.path_for(tmp_path, fmt, f"{writer.__name__}-awk")
+        compat.write_with(writer, with_awkward(writer), path, fmt)
+        got, expected = compat.read_with(reader, path), compat.read_with(writer, path)
+        assert split(got) == split(expected) == split(with_awkward(anndata))
+        compat.assert_adata_equal(got, expected)
+
+
+def test_write_h5ad_dataset_kwargs(tmp_path, compat):
+    import h5py
+
+    path = tmp_path / "kw.h5ad"
+    annscale.write_h5ad(
+        path, compat.build(annscale, compat.rich_parts()), dataset_kwargs={"compression": "gzip"}
+    )
+    with h5py.File(path, "r") as f:
+        assert f["layers/dense"].compression == "gzip" and f["X/data"].compression == "gzip"
+    compat.assert_adata_equal(compat.read_with(annscale, path), compat.read_with(anndata, path))

@@ -50,3 +50,31 @@ def test_zip_with_duplicate_members_takes_the_last_one():
     assert len(names) != len(set(names))  # the archive really has duplicates
     adata = annscale.read_zarr(path)
     assert adata.shape == (10, 20) and adata.X is None
+
+
+def test_duplicate_zip_members_last_one_wins(tmp_path, compat):
+    """A zip whose members repeat (a store updated by appending to the zip): the last copy of
+    each member is the one read, by annscale as by anndata (zipfile's rule)."""
+    import zipfile
+
+    import numpy as np
+
+    first, second = tmp_path / "first.zarr", tmp_path / "second.zarr"
+    for path, values in ((first, [1, 2, 3]), (second, [7, 8, 9])):
+        adata = annscale.AnnData(np.ones((2, 2)), uns={"v": np.array(values)})
+        annscale.write_zarr(path, adata, zarr_format=2, consolidate_metadata=False)
+    chunk = "uns/v/0"
+    assert (first / chunk).exists()
+    archive = tmp_path / "dup.zarr.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(first.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(first).as_posix())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+            zf.write(second / chunk, chunk)
+    names = [i.filename for i in zipfile.ZipFile(archive).infolist()]
+    assert names.count(chunk) == 2
+    got = annscale.read_zarr(archive)
+    assert got.uns["v"].tolist() == [7, 8, 9]
+    compat.assert_adata_equal(got, compat.read_with(anndata, archive))
