@@ -55,6 +55,9 @@ class Profile:
     n_rows_subset: int  # rows_10k_to_memory
     n_genes_subset: int  # genes_500_to_memory
     n_rows_remote: int  # s3_open_row_subset
+    #: loader_epoch_60 times this many minibatches (None: a whole epoch); anndata's AnnLoader
+    #: takes ~2 s per batch on the full samples, a whole epoch would take half an hour
+    n_loader_batches: int | None
     repeat: int  # timed runs per side, after one warm-up
     timeout_s: float  # per subprocess
     #: a side whose warm-up process takes this long (s) is timed once: the warm-up counts
@@ -72,6 +75,7 @@ class Profile:
             "n_rows_subset": self.n_rows_subset,
             "n_genes_subset": self.n_genes_subset,
             "n_rows_remote": self.n_rows_remote,
+            "n_loader_batches": self.n_loader_batches,
             "selection_seed": self.selection_seed,
             "cell_type": self.cell_type,
         }
@@ -86,6 +90,7 @@ FULL = Profile(
     n_rows_subset=10_000,
     n_genes_subset=500,
     n_rows_remote=1_000,
+    n_loader_batches=30,
     repeat=2,  # with the warm-up, 3 runs per side: the whole run fits in ~25 min on 2 cores
     timeout_s=900.0,
     slow_s=60.0,
@@ -99,6 +104,7 @@ QUICK = Profile(
     n_rows_subset=2_000,
     n_genes_subset=100,
     n_rows_remote=200,
+    n_loader_batches=20,
     repeat=1,
     timeout_s=300.0,
     slow_s=30.0,
@@ -112,6 +118,7 @@ TOY = Profile(
     n_rows_subset=50,
     n_genes_subset=10,
     n_rows_remote=20,
+    n_loader_batches=None,
     repeat=1,
     timeout_s=120.0,
 )

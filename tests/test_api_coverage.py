@@ -50,7 +50,9 @@ NOT_IN_EXPERIMENTAL = {
 
 
 def public(module) -> set[str]:
-    return {n for n in dir(module) if not n.startswith("_")}
+    """Public names of ``module``; ``tests`` (anndata's own test helpers, an attribute of the
+    package only once some test imported ``anndata.tests.helpers``) is not API."""
+    return {n for n in dir(module) if not n.startswith("_") and n != "tests"}
 
 
 def deprecated_names(module) -> set[str]:
