@@ -71,8 +71,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     la = ad.read_h5ad(out / "A.h5ad", backed="r")
     lb = ad.read_lazy(out / "B.zarr")
     step(
-        f"opened both lazily: X is a {type(la.X).__module__.split('.')[0]} array with "
-        f"{la.X.numblocks[0]} row chunks; no matrix data read yet"
+        f"opened both lazily: X is a dask array of {la.X.numblocks[0]} row chunk(s) of scipy "
+        "CSR; no matrix data read yet"
     )
 
     nk = la[la.obs["cell_type"] == "NK", :100]
