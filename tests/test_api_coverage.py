@@ -223,3 +223,16 @@ def test_scanpy_reader_signatures(name):
     """annscale's 10x readers take what scanpy's take (``sc.read_10x_*`` code keeps working)."""
     sc = pytest.importorskip("scanpy")
     assert_compatible(getattr(sc, name), getattr(annscale, name), f"scanpy.{name}")
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [
+        (anndata.concat, annscale.concat),
+        (anndata.experimental.concat_on_disk, annscale.concat_on_disk),
+        (anndata.experimental.read_lazy, annscale.experimental.read_lazy),
+    ],
+    ids=["concat", "concat_on_disk", "read_lazy"],
+)
+def test_lazy_and_concat_function_signatures(theirs, ours):
+    assert_compatible(theirs, ours, theirs.__name__)

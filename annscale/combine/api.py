@@ -168,6 +168,7 @@ def concat(
     index_unique: str | None = None,
     fill_value: Any | None = None,
     pairwise: bool = False,
+    force_lazy: bool = False,
 ) -> Any:
     """Concatenate AnnData objects along an axis (anndata's ``concat``, same results).
 
@@ -195,11 +196,16 @@ def concat(
         Value for entries introduced by an outer join.
     pairwise
         Keep ``obsp``/``varp`` of the concatenated axis, block-diagonally.
+    force_lazy
+        Concatenate ``X`` and ``layers`` lazily (dask arrays) even when every input is in
+        memory. (anndata's flag makes its xarray-backed ``obs``/``var`` lazy; annscale's
+        annotations are always pandas, so here it is about the matrices.)
 
     Returns
     -------
     An :class:`annscale.AnnData`. It is lazy (``X``/``layers`` dask arrays, nothing read yet)
-    when any input's ``X`` or layer is lazy; otherwise everything is in memory.
+    when any input's ``X`` or layer is lazy, or with ``force_lazy``; otherwise everything is
+    in memory.
     """
     from ..core.anndata import AnnData
 
@@ -220,7 +226,7 @@ def concat(
     axis, axis_name = resolve_axis(axis)
     alt_axis, alt_name = resolve_axis(1 - axis)
     sizes = [a.shape[axis] for a in adatas]
-    force_lazy = any(_has_lazy_matrix(a) for a in adatas)
+    force_lazy = force_lazy or any(_has_lazy_matrix(a) for a in adatas)
 
     label_col = pd.Categorical.from_codes(np.repeat(np.arange(len(adatas)), sizes), categories=keys)
     index = _concat_keys_index(adatas, axis, label_col, index_unique)

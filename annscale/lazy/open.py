@@ -26,8 +26,9 @@ _LAZY_MAPPINGS = ("layers", "obsm", "varm", "obsp", "varp")
 
 
 def read_lazy(
-    url: str | os.PathLike | Location,
+    store: str | os.PathLike | Location | Any,
     *,
+    load_annotation_index: bool = True,
     storage_options: dict[str, Any] | None = None,
     chunks: int | tuple[int, ...] | None = None,
 ):
@@ -35,9 +36,15 @@ def read_lazy(
 
     Parameters
     ----------
-    url
+    store
         Local path or fsspec URL (``s3://``, ``gs://``, ``https://``, ``file://``) of a
-        ``.h5ad`` file or a zarr store (directory or ``.zip``; v2 or v3; consolidated or not).
+        ``.h5ad`` file or a zarr store (directory or ``.zip``; v2 or v3; consolidated or not),
+        or an open ``h5py.File`` / root ``zarr.Group``, which stands for the file or store it
+        was opened from (tasks reopen it by address).
+    load_annotation_index
+        Accepted for anndata compatibility. anndata uses it to leave the index out of its
+        xarray-backed obs/var; annscale's obs and var are pandas DataFrames indexed by the
+        real names either way.
     storage_options
         fsspec options for remote URLs (credentials, endpoint, ...).
     chunks
@@ -52,7 +59,7 @@ def read_lazy(
     dask arrays computed from the store on demand (CSR chunks are ``scipy.sparse`` CSR
     matrices along rows, CSC chunks CSC matrices along columns). ``.to_memory()`` loads it.
     """
-    loc = as_location(url, storage_options)
+    loc = as_location(store, storage_options)
     root = get_root(loc)
     opener = _Opener(loc, chunks)
     readers = {"X": opener.element, "raw/X": opener.element}

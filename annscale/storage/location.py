@@ -75,7 +75,14 @@ class Location:
 
 
 def as_location(url: str | os.PathLike | Location, storage_options: dict | None = None) -> Location:
-    """Normalise a path, URL or Location. Local paths become absolute."""
+    """Normalise a path, URL or Location. Local paths become absolute.
+
+    An open ``h5py.File`` or root ``zarr.Group`` (on a local, zip or fsspec store) stands for
+    the file or store it was opened from: tasks reopen it by address, never share the handle.
+    """
+    if not isinstance(url, str | os.PathLike | Location):
+        url, handle_options = _address_of_handle(url)
+        storage_options = {**handle_options, **(storage_options or {})}
     if isinstance(url, Location):
         if storage_options:
             return Location(url.url, {**url.storage_options, **storage_options})
@@ -85,3 +92,25 @@ def as_location(url: str | os.PathLike | Location, storage_options: dict | None 
     if proto in ("file", "local"):
         s = os.path.abspath(os.path.expanduser(s.removeprefix("file://")))
     return Location(s, dict(storage_options or {}))
+
+
+def _address_of_handle(obj: Any) -> tuple[str, dict]:
+    """URL and storage options of an open h5py file or zarr root group (see as_location)."""
+    kind = type(obj).__module__.split(".")[0]
+    if kind == "h5py" and hasattr(obj, "file") and obj.name == "/":
+        return obj.file.filename, {}
+    if kind == "zarr" and hasattr(obj, "store") and obj.path == "":
+        store = obj.store
+        name = type(store).__name__
+        if name == "LocalStore":
+            return str(store.root), {}
+        if name == "ZipStore":
+            return str(store.path), {}
+        if name == "FsspecStore":
+            return store.fs.unstrip_protocol(store.path), dict(store.fs.storage_options)
+    msg = (
+        f"cannot address {obj!r}: expected a path or URL, an h5py.File, or the root zarr.Group "
+        "of a local, zip or fsspec store (tasks reopen stores by address, so in-memory stores "
+        "and groups below the root cannot be read lazily)"
+    )
+    raise TypeError(msg)

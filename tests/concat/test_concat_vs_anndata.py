@@ -260,3 +260,24 @@ def test_errors_like_anndata():
     )
     with pytest.raises(pd.errors.InvalidIndexError):
         annscale.concat([to_annscale(dup), to_annscale(dup)])
+
+
+@pytest.mark.parametrize("join", ["inner", "outer"])
+def test_force_lazy_gives_lazy_matrices_equal_to_eager(join):
+    """anndata's ``force_lazy`` flag: in-memory inputs, a lazy X and layers, the same values."""
+    import dask.array as da
+
+    a = _simple(
+        2, ["a", "b"], cells_prefix="x", X=sp.csr_matrix(np.eye(2)), layers={"d": np.ones((2, 2))}
+    )
+    b = _simple(
+        3, ["b", "c"], cells_prefix="y", X=sp.csr_matrix(np.ones((3, 2))),
+        layers={"d": np.full((3, 2), 2.0)},
+    )  # fmt: skip
+    lazy = annscale.concat([to_annscale(a), to_annscale(b)], join=join, force_lazy=True)
+    assert isinstance(lazy.X, da.Array) and isinstance(lazy.layers["d"], da.Array)
+    ours, theirs = run_both(
+        lambda: anndata.concat([to_anndata(a), to_anndata(b)], join=join, force_lazy=True),
+        lambda: lazy,
+    )
+    assert_same(ours, theirs)

@@ -226,3 +226,20 @@ def test_opening_reads_no_chunk_of_zarr_arrays(files, monkeypatch, kind):
     lazy_prefixes = ("X/", "layers/", "obsm/X_pca", "obsp/", "varm/", "varp/", "raw/X/")
     assert not [k for k in chunk_keys if k.startswith(lazy_prefixes)], chunk_keys
     cache.clear()
+
+
+def test_read_lazy_takes_open_handles_by_address(files):
+    """anndata's read_lazy takes an open h5py.File or zarr.Group: they stand for their file
+    or store, reopened by address in each task (so closing the handle does not matter)."""
+    import zarr
+
+    adata, paths = files
+    with h5py.File(paths["h5ad"], "r") as f:
+        lazy = annscale.read_lazy(f)
+    _same_array(lazy.X.compute(), sp.csr_matrix(adata.X))
+    lazy = annscale.read_lazy(zarr.open_group(paths["zarr3"], mode="r"))
+    _same_array(lazy.X.compute(), sp.csr_matrix(adata.X))
+    with pytest.raises(TypeError, match="cannot address"):
+        annscale.read_lazy(zarr.open_group(zarr.storage.MemoryStore()))
+    with h5py.File(paths["h5ad"], "r") as f, pytest.raises(TypeError, match="below the root"):
+        annscale.read_lazy(f["obs"])
