@@ -11,6 +11,7 @@ with bounded lookahead and yields them in order to one consumer (the HDF5 writer
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ __all__ = [
     "compute",
     "compute_one",
     "active_client",
+    "default_scheduler",
     "close_clients",
     "local_scheduler",
     "ordered_results",
@@ -52,6 +54,10 @@ def active_client() -> Any | None:
 
                 client = _clients[name] = Client(name, set_as_default=False)
             return client
+    if "distributed" not in sys.modules and not dask.config.get("scheduler", None):
+        # no client can exist before distributed is imported; asking dask would import it
+        # (about half a second on the first compute of a process)
+        return None
     # dask's own choice: a default distributed client wins unless dask.config names another
     get = dask.base.get_scheduler()
     owner = getattr(get, "__self__", None)
@@ -72,6 +78,43 @@ def local_scheduler() -> str | None:
     """The local scheduler name to pass to dask (None: dask's default)."""
     name = settings.scheduler
     return None if name is None or _is_address(name) else name
+
+
+def _local_get(name: str | None) -> Any:
+    """The scheduler to pass to ``dask.compute`` when no client runs annscale's graphs.
+
+    Named local schedulers are passed as their ``get`` functions, and dask's default (the
+    threaded scheduler for arrays) is too when neither dask.config nor an imported
+    distributed can change it: given a name or nothing, dask imports distributed to look for
+    a client (about half a second on the first compute of a process).
+    """
+    if name is None:
+        if "distributed" in sys.modules or dask.config.get("scheduler", None):
+            return None  # dask's own choice
+        name = "threads"
+    key = name.lower()
+    if key in ("threads", "threading"):
+        from dask.threaded import get as threaded_get
+
+        return threaded_get
+    if key in ("sync", "synchronous", "single-threaded"):
+        from dask.local import get_sync
+
+        return get_sync
+    if key in ("processes", "multiprocessing"):
+        from dask.multiprocessing import get as processes_get
+
+        return processes_get
+    return name
+
+
+def default_scheduler() -> Any:
+    """What to pass as ``scheduler=`` to ``dask.compute`` to run on annscale's scheduler:
+    the active client, a local scheduler's ``get`` function, or None (dask's own choice)."""
+    client = active_client()
+    if client is not None:
+        return client
+    return _local_get(local_scheduler())
 
 
 def compute(*graphs: Any, progress: bool | None = None) -> tuple[Any, ...]:
@@ -95,7 +138,7 @@ def compute(*graphs: Any, progress: bool | None = None) -> tuple[Any, ...]:
             for f in futures:
                 f.release()
     with local_progress(progress):
-        return dask.compute(*graphs, scheduler=local_scheduler())
+        return dask.compute(*graphs, scheduler=_local_get(local_scheduler()))
 
 
 def compute_one(graph: Any) -> Any:
@@ -133,7 +176,7 @@ def ordered_results(blocks: Sequence[Any], lookahead: int) -> Iterator[tuple[int
     sched = local_scheduler()
     if sched in ("synchronous", "sync", "single-threaded") or lookahead == 1 or n <= 1:
         for i, blk in enumerate(blocks):
-            (value,) = dask.compute(blk, scheduler=sched or "sync")
+            (value,) = dask.compute(blk, scheduler=_local_get(sched or "sync"))
             yield i, value
             del value
         return
@@ -149,7 +192,7 @@ def ordered_results(blocks: Sequence[Any], lookahead: int) -> Iterator[tuple[int
 
 
 def _compute_one(block: Any, scheduler: str) -> tuple[Any]:
-    return dask.compute(block, scheduler=scheduler)
+    return dask.compute(block, scheduler=_local_get(scheduler))
 
 
 def _window(blocks, lookahead, submit, take, cancel=None) -> Iterator[tuple[int, Any]]:

@@ -15,10 +15,48 @@ import dask.array as da
 import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 
-__all__ = ["digest", "array_from_tasks", "array_from_block_tasks", "StoredArray"]
+__all__ = [
+    "digest", "array_from_tasks", "array_from_block_tasks", "AnnscaleArray", "StoredArray",
+]  # fmt: skip
 
 
-class StoredArray(da.Array):
+class AnnscaleArray(da.Array):
+    """A dask array whose ``.compute()`` runs on annscale's scheduler by default.
+
+    That is :func:`annscale.scheduler.default_scheduler`: ``annscale.settings.scheduler``, an
+    active distributed client, or else dask's threaded scheduler passed directly — dask
+    itself imports ``distributed`` on a process's first compute just to look for a client
+    (about half a second). An explicit ``scheduler=`` is honoured as in dask.
+    """
+
+    __slots__ = ()
+
+    def compute(self, **kwargs: Any) -> Any:
+        if "scheduler" not in kwargs and "get" not in kwargs:
+            from ..scheduler import default_scheduler
+
+            kwargs["scheduler"] = default_scheduler()
+        return super().compute(**kwargs)
+
+
+def _as_annscale(x: Any) -> Any:
+    if type(x) is da.Array:
+        return AnnscaleArray(x.dask, x.name, x.chunks, meta=x._meta)
+    return x
+
+
+def _on_annscale(name: str):
+    base = getattr(da.Array, name)
+
+    def method(self, *args, **kwargs):
+        return _as_annscale(base(self, *args, **kwargs))
+
+    method.__name__ = name
+    method.__doc__ = base.__doc__
+    return method
+
+
+class StoredArray(AnnscaleArray):
     """A dask array read from a store (what lazy X, layers, ... are).
 
     Exactly a :class:`dask.array.Array`, except that computing it returns ordinary
@@ -32,6 +70,30 @@ class StoredArray(da.Array):
     def __dask_postcompute__(self):
         func, args = super().__dask_postcompute__()
         return _finalize_plain, (func, args)
+
+    def sum(self, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
+        if out is None and split_every is None:
+            from .reductions import stored_major_sum
+
+            fast = stored_major_sum(self, axis, dtype=dtype, keepdims=keepdims)
+            if fast is not None:
+                return _as_annscale(fast)
+        return _as_annscale(da.Array.sum(self, axis, dtype, keepdims, split_every, out))
+
+    def mean(self, axis=None, dtype=None, keepdims=False, split_every=None, out=None):
+        if out is None and split_every is None:
+            from .reductions import stored_major_sum
+
+            fast = stored_major_sum(self, axis, dtype=dtype, keepdims=keepdims, mean=True)
+            if fast is not None:
+                return _as_annscale(fast)
+        return _as_annscale(da.Array.mean(self, axis, dtype, keepdims, split_every, out))
+
+    # the other reductions compute on annscale's scheduler too
+    min = _on_annscale("min")
+    max = _on_annscale("max")
+    var = _on_annscale("var")
+    std = _on_annscale("std")
 
 
 def _finalize_plain(results, func, args):

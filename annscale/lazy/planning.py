@@ -145,13 +145,30 @@ class RowGroup:
         return self.positions.stop - self.positions.start
 
     @property
-    def is_contiguous(self) -> bool:
-        """True if the chunk is exactly one stored range read in order."""
+    def reads_only_selected(self) -> bool:
+        """True if the ranges hold exactly the requested rows, in the requested order (no
+        unselected row read in between, no duplicate, no reordering)."""
         return (
-            len(self.starts) == 1
-            and self.n_rows == self.stops[0] - self.starts[0]
+            int(np.sum(self.stops - self.starts)) == self.n_rows
+            and self.unique.size == self.n_rows
             and bool(np.all(self.inverse == np.arange(self.n_rows)))
         )
+
+
+def _gap_cost(
+    rows: np.ndarray, max_gap: int, gap_units: np.ndarray | None, unit_bytes: int
+) -> np.ndarray | None:
+    """Bytes of unselected rows read before each requested row when ranges are merged
+    (0 where the gap is too large to merge), for requests in increasing order; else None."""
+    if unit_bytes <= 0 or rows.size < 2 or np.any(rows[1:] < rows[:-1]):
+        return None
+    if gap_units is not None:
+        gaps = gap_units[rows[1:]] - gap_units[np.minimum(rows[:-1] + 1, rows[1:])]
+    else:
+        gaps = np.maximum(rows[1:] - rows[:-1] - 1, 0)
+    cost = np.zeros(rows.size, dtype=np.int64)
+    cost[1:] = np.where(gaps <= max_gap, gaps, 0) * unit_bytes
+    return cost
 
 
 def plan_row_groups(
@@ -162,6 +179,7 @@ def plan_row_groups(
     max_gap: int,
     gap_units: np.ndarray | None = None,
     max_rows: int | None = None,
+    unit_bytes: int = 0,
 ) -> list[RowGroup]:
     """Split a row selection (requested order, duplicates allowed) into output chunks.
 
@@ -170,9 +188,17 @@ def plan_row_groups(
     group). ``gap_units``, if given, is a function of stored rows: ``gap_units[r]`` is the
     cumulative cost (e.g. indptr) at row ``r`` (length ``n_rows + 1``), used to measure gaps
     between ranges in those units; otherwise gaps are measured in rows.
+
+    ``unit_bytes`` (bytes per gap unit), if positive, makes the unselected rows read inside
+    merged ranges count towards ``target_bytes`` too (for requests in increasing order), so
+    the bytes a group *reads* stay bounded however far apart its rows are.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    csum = np.concatenate([[0], np.cumsum(np.asarray(row_bytes, dtype=np.int64))])
+    cost = np.asarray(row_bytes, dtype=np.int64)
+    gap_cost = _gap_cost(rows, max_gap, gap_units, unit_bytes)
+    if gap_cost is not None:
+        cost = cost + gap_cost
+    csum = np.concatenate([[0], np.cumsum(cost)])
     bounds = balance_by_nnz(csum, bytes_per_nnz=1, target_bytes=target_bytes, max_rows=max_rows)
     groups = []
     for a, b in itertools.pairwise(bounds):

@@ -27,7 +27,10 @@ from ..storage.location import Location
 from . import h5raw
 from .sparse_chunks import CSCChunk, CSRChunk
 
-__all__ = ["SparseRead", "DenseRead", "Selection", "fill_chunks", "read_indptr", "stored_info"]
+__all__ = [
+    "SparseRead", "DenseRead", "Selection", "fill_chunks", "raw_readable", "read_indptr",
+    "read_ranges", "stored_info",
+]  # fmt: skip
 
 #: a normalised selection along one axis: a slice with step 1 or sorted/unsorted int64 rows
 Selection = slice | np.ndarray | None
@@ -162,45 +165,64 @@ def read_ranges(arr: Array, starts: np.ndarray, stops: np.ndarray) -> np.ndarray
     return np.concatenate(pieces) if pieces else np.zeros(0, arr.dtype)
 
 
+def raw_readable(arr: Array) -> bool:
+    """True if 1-d ``arr`` is read straight from a local file (see :func:`read_ranges`)."""
+    return isinstance(arr, H5Array) and h5raw.raw_layout(arr.handle) is not None
+
+
 #: read one span of indptr for many ranges when it is at most this many times their rows
 _INDPTR_SPAN_FACTOR = 8
 
 
-def _read_indptr_ranges(
-    arr: Array, starts: np.ndarray, stops: np.ndarray
-) -> tuple[list[np.ndarray], int, np.ndarray | None]:
-    """``indptr[a : b + 1]`` (int64) for every range ``[a, b)`` (sorted, disjoint).
-
-    One read of the whole span when the ranges are dense in it — then also returns the
-    span's first row and values, so it can be checked once — else one read per range.
-    """
+def _read_indptr_span(arr: Array, starts: np.ndarray, stops: np.ndarray) -> np.ndarray | None:
+    """``indptr[starts[0] : stops[-1] + 1]`` (int64) when the ranges are dense in that span
+    (one read covers them all), else None."""
     if len(starts) == 0:
-        return [], 0, None
+        return None
     lo, hi = int(starts[0]), int(stops[-1]) + 1
     wanted = int(np.sum(stops - starts)) + len(starts)
     if len(starts) == 1 or hi - lo <= _INDPTR_SPAN_FACTOR * wanted + 4096:
-        span = np.asarray(arr.read(slice(lo, hi)), dtype=np.int64)
-        ips = [span[a - lo : b - lo + 1] for a, b in zip(starts.tolist(), stops.tolist())]
-        return ips, lo, span
-    ips = [
-        np.asarray(arr.read(slice(a, b + 1)), dtype=np.int64)
-        for a, b in zip(starts.tolist(), stops.tolist())
-    ]
-    return ips, lo, None
+        return np.asarray(arr.read(slice(lo, hi)), dtype=np.int64)
+    return None
 
 
-def _join_indptr(ips: list[np.ndarray], los: np.ndarray) -> np.ndarray:
-    """The indptr of the ranges' rows concatenated, from each range's stored indptr."""
-    if not ips:
+def _concat_aranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """``np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)])``, vectorised."""
+    lengths = stops - starts
+    total = int(lengths.sum())
+    before = np.cumsum(lengths) - lengths
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - before, lengths)
+
+
+def _join_indptr(ip_of, starts: np.ndarray, stops: np.ndarray, los: np.ndarray) -> np.ndarray:
+    """The indptr of the ranges' rows concatenated. ``ip_of(rows)`` gives the stored
+    ``indptr`` at stored row positions ``rows``; ``los`` is ``indptr[starts]``."""
+    if len(starts) == 0:
         return np.zeros(1, np.int64)
-    if len(ips) == 1:
-        return ips[0] - los[0]
-    lengths = np.array([len(ip) - 1 for ip in ips], dtype=np.int64)
-    nnz = np.array([int(ip[-1] - ip[0]) for ip in ips], dtype=np.int64)
-    # shift each range so it starts where the previous one ended
-    shift = np.repeat(np.concatenate([[0], np.cumsum(nnz)[:-1]]) - los, lengths)
-    body = np.concatenate([ip[1:] for ip in ips]) + shift
+    lengths = stops - starts
+    if len(starts) == 1:
+        return ip_of(np.arange(int(starts[0]), int(stops[0]) + 1)) - los[0]
+    ends = _concat_aranges(starts, stops) + 1  # each row's end in the stored indptr
+    his = ip_of(stops)
+    out_lo = np.cumsum(his - los) - (his - los)  # where each range starts in the output
+    body = ip_of(ends) + np.repeat(out_lo - los, lengths)
     return np.concatenate([[0], body])
+
+
+def _sums_by_index(data: np.ndarray, indices: np.ndarray, n: int, dtype: np.dtype) -> np.ndarray:
+    """``out[j] = sum(data[indices == j])`` for ``j < n`` (checked indices), in ``dtype``:
+    scipy's compiled sparse product with a one-row matrix, no copy of the inputs."""
+    one_row = sp.csr_matrix((data, indices, np.array([0, data.size])), shape=(1, n), copy=False)
+    return np.asarray(one_row.sum(axis=0, dtype=dtype)).ravel()
+
+
+def _out_of_range(indices: np.ndarray, n: int) -> bool:
+    """True if any of ``indices`` lies outside ``[0, n)`` (one pass over them)."""
+    if indices.size == 0:
+        return False
+    if indices.dtype.kind == "i":  # negatives become huge unsigned values
+        return int(indices.view(indices.dtype.str.replace("i", "u")).max()) >= n
+    return int(indices.max()) >= n
 
 
 @dataclass(frozen=True)
@@ -224,10 +246,22 @@ class SparseRead:
     minor_first: bool = False
 
     def __call__(self) -> CSRChunk | CSCChunk:
+        return self._checked(self._read)
+
+    def minor_sums(self, dtype: np.dtype) -> np.ndarray:
+        """Sums of this chunk over its major axis — per column of a CSR chunk, per row of a
+        CSC chunk — shape ``(n_minor,)``, in ``dtype`` (numpy's sum dtype of the values).
+
+        A whole range of uncompressed local data is summed straight from a memory map of the
+        file (nothing copied); anything else is read as a chunk first.
+        """
+        return self._checked(lambda: self._minor_sums(np.dtype(dtype)))
+
+    def _checked(self, fn):
         axis_name = "rows" if self.format == "csr" else "columns"
         where = _describe(self.starts, self.stops, axis_name)
         try:
-            return self._read()
+            return fn()
         except AnnscaleError as e:
             raise type(e)(f"{e.message}; in {where}", source=e.source, element=e.element) from e
         except Exception as e:  # any other failure is bad or unreadable stored data
@@ -245,42 +279,83 @@ class SparseRead:
         indices_arr = group.require("indices", "the sparse indices array")
         starts, stops = self.starts, self.stops
         n_data = data_arr.shape[0]
-        # indptr of every range: each range's own slice (stored rows and row ends)
-        ips, span_start, span = _read_indptr_ranges(indptr_arr, starts, stops)
+        span = _read_indptr_span(indptr_arr, starts, stops)
         if span is not None:  # one read covers every range: check it once
-            self._check_indptr(span, span_start, span_start + len(span) - 1, n_data)
-            check_indptr_chunks(indptr_arr, span_start, span)
-        else:
-            for ip, a, b in zip(ips, starts.tolist(), stops.tolist()):
+            lo = int(starts[0])
+            self._check_indptr(span, lo, lo + len(span) - 1, n_data)
+            check_indptr_chunks(indptr_arr, lo, span)
+
+            def ip_of(rows: np.ndarray) -> np.ndarray:
+                return span[rows - lo]
+
+        else:  # far apart: each range's own slice of indptr
+            ips = []
+            for a, b in zip(starts.tolist(), stops.tolist()):
+                ip = np.asarray(indptr_arr.read(slice(a, b + 1)), dtype=np.int64)
                 self._check_indptr(ip, a, b, n_data)
                 check_indptr_chunks(indptr_arr, a, ip)
-        los = np.array([int(ip[0]) for ip in ips], dtype=np.int64)
-        his = np.array([int(ip[-1]) for ip in ips], dtype=np.int64)
+                ips.append(ip)
+            flat = np.concatenate(ips) if ips else np.zeros(0, np.int64)
+            base = np.cumsum(stops - starts + 1) - (stops - starts + 1)  # each range in flat
+
+            def ip_of(rows: np.ndarray) -> np.ndarray:
+                # the range holding each row (rows lie within a range or at its end)
+                k = np.searchsorted(starts, rows, side="right") - 1
+                return flat[base[k] + rows - starts[k]]
+
+        los, his = ip_of(starts), ip_of(stops)
         data = read_ranges(data_arr, los, his)
         indices = read_ranges(indices_arr, los, his)
         if isinstance(data_arr, ZarrArray) or isinstance(indices_arr, ZarrArray):
             pos = 0
-            for ip, lo, hi in zip(ips, los.tolist(), his.tolist()):
-                check_data_chunks(data_arr, lo, data[pos : pos + hi - lo])
-                piece = indices[pos : pos + hi - lo]
+            for a, b, lo_, hi_ in zip(starts.tolist(), stops.tolist(), los.tolist(), his.tolist()):
+                check_data_chunks(data_arr, lo_, data[pos : pos + hi_ - lo_])
+                piece = indices[pos : pos + hi_ - lo_]
                 if isinstance(indices_arr, ZarrArray) and not np.all(piece):
+                    ip = ip_of(np.arange(a, b + 1))
                     row_of = np.repeat(np.arange(len(ip) - 1), np.diff(ip))
-                    check_indices_chunks(indices_arr, lo, piece, row_of)
-                pos += hi - lo
-        indptr = _join_indptr(ips, los)
+                    check_indices_chunks(indices_arr, lo_, piece, row_of)
+                pos += hi_ - lo_
+        indptr = _join_indptr(ip_of, starts, stops, los)
         n_major = int(np.sum(stops - starts))
-        if indices.size and (indices.min() < 0 or indices.max() >= self.n_minor):
-            raise CorruptElementError(
-                f"indices out of range [0, {self.n_minor}) (found {indices.min()}..{indices.max()})",
-                source=self.location.url,
-                element=self.element + "/indices",
-            )
+        self._check_indices(indices)
         cls = CSRChunk if self.format == "csr" else CSCChunk
         shape = (n_major, self.n_minor) if self.format == "csr" else (self.n_minor, n_major)
         m = cls((data, indices, indptr), shape=shape, copy=False)
         if self.minor_first:
             return _take_major(_apply_minor(m, self.minor), self.take)
         return _apply_minor(_take_major(m, self.take), self.minor)
+
+    def _minor_sums(self, dtype: np.dtype) -> np.ndarray:
+        if self.take is None and self.minor is None and len(self.starts) == 1:
+            group = get_root(self.location)[self.element.lstrip("/") or "/"]
+            assert isinstance(group, Group)
+            data_arr = group.require("data", "the sparse data array")
+            indices_arr = group.require("indices", "the sparse indices array")
+            if raw_readable(data_arr) and raw_readable(indices_arr):
+                indptr_arr = group.require("indptr", "the sparse indptr array")
+                a, b = int(self.starts[0]), int(self.stops[0])
+                ip = np.asarray(indptr_arr.read(slice(a, b + 1)), dtype=np.int64)
+                self._check_indptr(ip, a, b, data_arr.shape[0])
+                pairs = h5raw.mapped_pairs(
+                    data_arr.handle, indices_arr.handle, int(ip[0]), int(ip[-1])
+                )
+                if pairs is not None:
+                    total = np.zeros(self.n_minor, dtype=dtype)
+                    for data, indices in pairs:
+                        self._check_indices(indices)
+                        total += _sums_by_index(data, indices, self.n_minor, dtype)
+                    return total
+        m = self._read()
+        return np.asarray(m.sum(axis=0 if self.format == "csr" else 1, dtype=dtype)).ravel()
+
+    def _check_indices(self, indices: np.ndarray) -> None:
+        if _out_of_range(indices, self.n_minor):
+            raise CorruptElementError(
+                f"indices out of range [0, {self.n_minor}) (found {indices.min()}..{indices.max()})",
+                source=self.location.url,
+                element=self.element + "/indices",
+            )
 
     def _check_indptr(self, ip: np.ndarray, a: int, b: int, n_data: int) -> None:
         if ip.shape[0] != b - a + 1 or np.any(np.diff(ip) < 0) or ip[0] < 0 or ip[-1] > n_data:

@@ -16,21 +16,59 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+from dask.system import CPU_COUNT
 
 from .._settings import settings
 from ..core.arrays import to_memory
 from ..core.index import subset_array
 from ..scheduler import compute_one
+from ..storage.cache import get_root
 from ..storage.location import Location
 from .graph import array_from_block_tasks, array_from_tasks, digest
-from .planning import balance_by_nnz, dense_chunks, plan_row_groups
-from .readers import DenseRead, Selection, SparseRead, read_indptr
+from .planning import RowGroup, balance_by_nnz, dense_chunks, plan_row_groups
+from .readers import DenseRead, Selection, SparseRead, raw_readable, read_indptr
 from .sparse_chunks import CSCChunk, CSRChunk, as_plain
 
 __all__ = ["SparseSource", "DenseSource", "compose", "selection_length"]
 
-#: merge two selected stored ranges when at most this many bytes lie between them
+#: merge two selected stored ranges into one range read (the unselected rows between them
+#: are read and dropped) when at most this many bytes lie between them: for stores where a
+#: request costs milliseconds (object stores, block-cached remote h5ad), zarr (a range read
+#: decodes whole storage chunks) and compressed HDF5. Uncompressed sparse components of
+#: local ``.h5ad`` files are read directly (:mod:`annscale.lazy.h5raw`) at microseconds per
+#: range: there, copying the rows between two ranges costs more than a read, and dropping
+#: them costs a copy of the chunk, so ranges are not merged at all
 MERGE_GAP_BYTES = 1 << 20
+#: selections larger than this are split into at least ``2 x threads`` chunks so every
+#: thread has work. Smaller ones stay whole: reading scattered rows is mostly Python issuing
+#: reads (one thread at a time), and joining the chunks afterwards copies the result, so
+#: splitting e.g. 10,000 rows (30 MiB) measured slower on 2 cores
+SPLIT_MIN_BYTES = 64 << 20
+#: chunk size when a selection along the minor axis is applied to every chunk read (CSR
+#: columns): the result is much smaller than what is read, so small chunks bound memory
+STREAM_TARGET_BYTES = 16 << 20
+
+
+def merge_gap_bytes(location: Location, element: str) -> int:
+    """The largest gap in bytes between selected ranges of the sparse group ``element``
+    merged into one range read: :data:`MERGE_GAP_BYTES`, or 0 when the group's ``data`` and
+    ``indices`` are read directly from a local file. Reads metadata only."""
+    if location.is_local:
+        root = get_root(location)
+        if root.store_format == "h5ad":
+            group = root[element.lstrip("/") or "/"]
+            if raw_readable(group["data"]) and raw_readable(group["indices"]):
+                return 0
+    return MERGE_GAP_BYTES
+
+
+def parallel_target(total_bytes: int, target_bytes: int) -> int:
+    """Chunk size in bytes for a selection of ``total_bytes``: ``target_bytes``, lowered so a
+    selection over :data:`SPLIT_MIN_BYTES` gives at least two chunks per local thread."""
+    if total_bytes <= SPLIT_MIN_BYTES:
+        return target_bytes
+    want = 2 * max(1, CPU_COUNT)
+    return max(1, min(target_bytes, -(-total_bytes // want)))
 
 
 def selection_length(sel: Selection, n: int) -> int:
@@ -166,6 +204,9 @@ class SparseSource(_Source):
         minor_first = (n_sel_minor / max(1, n_minor)) < (n_sel_major / max(1, n_major))
         per_chunk = _rows_per_chunk(self.chunks, major_axis)
         target = settings.chunk_target_bytes if per_chunk is None else 1 << 62
+        if per_chunk is None and minor is not None and 2 * n_sel_minor <= n_minor:
+            # every chunk is read whole and mostly thrown away: keep few bytes in flight
+            target = min(target, STREAM_TARGET_BYTES)
         name = f"annscale-read-{self._token()}"
 
         def task(starts, stops, take=None) -> SparseRead:
@@ -180,6 +221,8 @@ class SparseSource(_Source):
         if major is None or isinstance(major, slice):
             a, b = (0, n_major) if major is None else (major.start, major.stop)
             indptr = read_indptr(self.location, self.element, a, b + 1)
+            if per_chunk is None:
+                target = parallel_target(int(indptr[-1] - indptr[0]) * self.bytes_per_nnz, target)
             bounds = balance_by_nnz(
                 indptr, bytes_per_nnz=self.bytes_per_nnz, target_bytes=target, max_rows=per_chunk
             )
@@ -192,19 +235,15 @@ class SparseSource(_Source):
             indptr = read_indptr(self.location, self.element, span0, span1 + 1)
             local = major - span0
             row_bytes = (indptr[local + 1] - indptr[local]) * self.bytes_per_nnz
+            if per_chunk is None:
+                target = parallel_target(int(row_bytes.sum()), target)
             groups = plan_row_groups(
                 local, row_bytes, target_bytes=target,
-                max_gap=MERGE_GAP_BYTES // max(1, self.bytes_per_nnz),
-                gap_units=indptr, max_rows=per_chunk,
+                max_gap=merge_gap_bytes(self.location, self.element) // max(1, self.bytes_per_nnz),
+                gap_units=indptr, max_rows=per_chunk, unit_bytes=self.bytes_per_nnz,
             )  # fmt: skip
             for g in groups:
-                take = None
-                if not g.is_contiguous:
-                    lengths = g.stops - g.starts
-                    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-                    which = np.searchsorted(g.starts, g.unique, side="right") - 1
-                    pos = offsets[which] + (g.unique - g.starts[which])
-                    take = pos[g.inverse]
+                take = None if g.reads_only_selected else _take_positions(g)
                 tasks.append(task(g.starts + span0, g.stops + span0, take))
                 sizes.append(g.n_rows)
         if not tasks:  # empty selection: one empty chunk
@@ -257,16 +296,16 @@ class DenseSource(_Source):
             if rows is not None:
                 x = x[rows]
         else:
+            if per_chunk is None:
+                target = parallel_target(rows.size * row_bytes, target)
             groups = plan_row_groups(
                 rows, np.full(rows.shape, row_bytes), target_bytes=target,
                 max_gap=MERGE_GAP_BYTES // max(1, row_bytes), max_rows=per_chunk,
+                unit_bytes=row_bytes,
             )  # fmt: skip
             tasks_l = []
             for g in groups:
-                lengths = g.stops - g.starts
-                offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-                which = np.searchsorted(g.starts, g.unique, side="right") - 1
-                take = (offsets[which] + (g.unique - g.starts[which]))[g.inverse]
+                take = None if g.reads_only_selected else _take_positions(g)
                 rest = tuple(slice(0, s) for s in shape[1:])
                 tasks_l.append(
                     DenseRead(self.location, self.element, g.starts, g.stops, rest, take)
@@ -283,6 +322,14 @@ class DenseSource(_Source):
             if cols is not None:
                 x = x[:, cols]
         return x
+
+
+def _take_positions(g: RowGroup) -> np.ndarray:
+    """Positions, within the concatenated ranges of ``g``, of its requested rows in order."""
+    lengths = g.stops - g.starts
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    which = np.searchsorted(g.starts, g.unique, side="right") - 1
+    return (offsets[which] + (g.unique - g.starts[which]))[g.inverse]
 
 
 def _even(n: int, k: int) -> tuple[int, ...]:

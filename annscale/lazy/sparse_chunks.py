@@ -282,6 +282,8 @@ def _register_dask() -> None:
     def concatenate(blocks, axis=0):
         if axis not in (0, 1):
             raise ValueError(f"sparse chunks concatenate along axis 0 or 1, not {axis}")
+        if len(blocks) == 1:  # dask joins each row of blocks first, often of one block
+            return as_chunk(blocks[0])
         stacked = sp.vstack(blocks) if axis == 0 else sp.hstack(blocks)
         fmt = blocks[0].format
         return as_chunk(stacked.asformat(fmt))

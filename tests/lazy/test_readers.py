@@ -23,14 +23,16 @@ def _matrix(n=200, m=40, density=0.1, fmt="csr", seed=0, dtype=np.float32):
     return sp.random(n, m, density=density, format=fmt, dtype=dtype, random_state=seed)
 
 
-def write_sparse_h5(path, mat, key="X"):
+def write_sparse_h5(path, mat, key="X", **dataset_kwargs):
     with h5py.File(path, "a") as f:
         g = f.create_group(key)
         g.attrs["encoding-type"] = f"{mat.format}_matrix"
         g.attrs["encoding-version"] = "0.1.0"
         g.attrs["shape"] = np.array(mat.shape, dtype=np.int64)
         for name in ("data", "indices", "indptr"):
-            g.create_dataset(name, data=getattr(mat, name), chunks=True, maxshape=(None,))
+            g.create_dataset(
+                name, data=getattr(mat, name), chunks=True, maxshape=(None,), **dataset_kwargs
+            )
 
 
 def write_sparse_zarr(path, mat, key="X", *, chunk=16, zarr_format=3):
