@@ -7,13 +7,13 @@ an obs column, ``--index-unique SEP`` appends them to obs names. ``--scheduler``
 job on a dask scheduler (``threads``, ``processes``, ``synchronous`` or the address of a
 distributed scheduler, whose workers must reach the inputs and the output).
 ``--dry-run`` prints the plan (inputs, cells, vars, obs columns to reconcile, estimated
-size and chunks) and writes nothing.
+size and chunks) and writes nothing. ``--resume`` (zarr outputs) finishes a run of the same
+command that was killed or failed, reusing the chunks it had written.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 from contextlib import ExitStack
 from typing import Any
@@ -22,6 +22,7 @@ from .arguments import add_output_options, add_storage_option, new_command
 from .output import Console, UsageError
 from .stores import (
     expand_paths,
+    output_kind,
     prepare_output,
     storage_options,
 )
@@ -97,8 +98,6 @@ def _dry_run(args, console, urls, keys, options) -> int:
 
 
 def _concat_options(args: argparse.Namespace, keys: list[str], options) -> dict[str, Any]:
-    import annscale
-
     kwargs: dict[str, Any] = {
         "join": args.join,
         "merge": args.merge,
@@ -109,8 +108,6 @@ def _concat_options(args: argparse.Namespace, keys: list[str], options) -> dict[
         "storage_options": options,
     }
     if args.resume:
-        if "resume" not in inspect.signature(annscale.concat_on_disk).parameters:
-            raise UsageError("--resume: this annscale's concat_on_disk cannot resume writes")
         kwargs["resume"] = True
     return kwargs
 
@@ -129,6 +126,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if args.resume:
             raise UsageError("--resume and --dry-run exclude each other")
         return _dry_run(args, console, urls, keys, options)
+    if args.resume and output_kind(args.output) != "zarr":
+        raise UsageError("--resume applies to zarr outputs (.zarr, .zarr.zip) only")
     loc, _ = prepare_output(args, options, inputs=urls)
     kwargs = _concat_options(args, keys, options)
     distributed = args.scheduler is not None and "://" in args.scheduler

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+import numpy as np
+
 from ..storage.location import Location, as_location
 from .api import Strategy, concat
 
@@ -113,12 +115,19 @@ def open_all(
     storage_options: dict[str, Any] | None = None,
     chunks: Any = None,
     max_workers: int | None = None,
+    unused: Sequence[str] = (),
 ) -> list[Any]:
     """:func:`annscale.read_lazy` of every input, in input order (remote ones in parallel
-    threads)."""
+    threads).
+
+    ``unused`` names parts the caller drops, which are then not read: ``"var_columns"``
+    (``var`` is read as its index only) and ``"uns"`` (read as ``{}``).
+    """
     from ..lazy.open import read_lazy
 
     def one(x: PathLike) -> Any:
+        if unused:
+            return _read_lazy_without(x, storage_options, chunks, frozenset(unused))
         return read_lazy(x, storage_options=storage_options, chunks=chunks)
 
     if max_workers is None:
@@ -131,6 +140,62 @@ def open_all(
         return [one(x) for x in inputs]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, inputs))
+
+
+def _read_lazy_without(
+    x: PathLike, storage_options: dict[str, Any] | None, chunks: Any, unused: frozenset[str]
+) -> Any:
+    """:func:`annscale.read_lazy` of ``x`` without reading the ``unused`` parts (see
+    :func:`open_all`)."""
+    import pandas as pd
+
+    from ..lazy.open import _LAZY_MAPPINGS, _Opener
+    from ..spec import containers, legacy
+    from ..spec.frames import DATAFRAME
+    from ..spec.registry import ReadContext, get_spec
+    from ..storage.cache import get_root
+
+    loc = as_location(x, storage_options)
+    root = get_root(loc)
+    ctx = ReadContext()
+
+    def var_index(elem: Any) -> Any:
+        if not elem.is_group or get_spec(elem) != DATAFRAME or "_index" not in elem.attrs:
+            return legacy.read_root_part(root, "var", ctx)  # old layouts: read as usual
+        key = str(elem.attrs["_index"])
+        index = pd.Index(_read_names(elem.require(key, "the index named by '_index'"), ctx))
+        index.name = None if key == "_index" else key
+        return pd.DataFrame(index=index)
+
+    opener = _Opener(loc, chunks)
+    readers: dict[str, Any] = {"X": opener.element, "raw/X": opener.element}
+    readers.update({k: opener.mapping for k in _LAZY_MAPPINGS})
+    if "var_columns" in unused:
+        readers["var"] = var_index
+    if "uns" in unused:
+        readers["uns"] = lambda elem: {}
+    return containers.read_root(root, ctx, readers=readers)
+
+
+def _read_names(arr: Any, ctx: Any) -> Any:
+    """A stored index (string array) as an object array of ``str``; HDF5 variable-length
+    strings are decoded by numpy (``StringDType``), not one by one in Python."""
+    from ..spec.registry import read_elem
+
+    handle = getattr(arr, "handle", None)
+    try:
+        import h5py
+
+        if (
+            isinstance(handle, h5py.Dataset)
+            and handle.ndim == 1
+            and getattr(h5py.check_string_dtype(handle.dtype), "length", 0) is None
+            and hasattr(np.dtypes, "StringDType")
+        ):
+            return handle.astype(np.dtypes.StringDType())[()].astype(object)
+    except (ImportError, TypeError, ValueError):  # older h5py/numpy: the usual reader
+        pass
+    return read_elem(arr, ctx)
 
 
 def read_collection(
@@ -172,14 +237,25 @@ def read_collection(
     Returns
     -------
     A lazy :class:`annscale.AnnData`. Opening reads each input's ``obs``, ``var``, ``uns``
-    and array metadata (plus what ``merge=`` needs: ``varm``/``varp`` when concatenating
+    and array metadata (not what the result drops: ``var`` columns with ``merge=None``
+    along obs, ``uns`` with ``uns_merge=None``) (plus what ``merge=`` needs: ``varm``/``varp`` when concatenating
     along obs are read when compared). ``X``/``layers``/``obsm`` read nothing until computed;
     a subset (``coll[coll.obs["cell_type"] == "NK"]``) reads only the selected rows, from
     the inputs that have any.
     """
     inputs, keys = expand_inputs(urls_or_glob, keys=keys, storage_options=storage_options)
+    # what the concatenation drops is not read: var columns (along obs, merge=None), uns
+    unused = []
+    if merge is None and axis in (0, "obs"):
+        unused.append("var_columns")
+    if uns_merge is None:
+        unused.append("uns")
     adatas = open_all(
-        inputs, storage_options=storage_options, chunks=chunks, max_workers=max_workers
+        inputs,
+        storage_options=storage_options,
+        chunks=chunks,
+        max_workers=max_workers,
+        unused=unused,
     )
     return concat(
         adatas,

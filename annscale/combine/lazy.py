@@ -125,7 +125,8 @@ def _reindex_chunk(
         )
         if take is not None:
             plan = Reindex(take, joined.shape[other], False)
-            joined = reindex_sparse(joined, plan, axis=other, fill_value=fill_value)
+            # blocks are computed for this chunk: their buffers may be shared
+            joined = reindex_sparse(joined, plan, axis=other, fill_value=fill_value, copy=False)
         return _finish_sparse(joined, dtype)
     blocks = [np.asarray(b) for b in blocks]
     joined = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=other)

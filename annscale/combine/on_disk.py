@@ -17,6 +17,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from ..storage.location import Location, as_location
+from ..writeout.dispatch import writeout_options
 from .api import Strategy
 from .collection import read_collection
 
@@ -75,6 +76,7 @@ def concat_on_disk(
     pairwise: bool = False,
     storage_options: dict[str, Any] | None = None,
     out_storage_options: dict[str, Any] | None = None,
+    resume: bool = False,
 ) -> None:
     """Concatenate stored AnnData objects into ``out_file`` without loading them.
 
@@ -101,6 +103,14 @@ def concat_on_disk(
         fsspec options for reading remote inputs.
     out_storage_options
         fsspec options for writing a remote ``out_file`` (default: ``storage_options``).
+    resume
+        zarr outputs only: finish a concatenation of the same inputs with the same options
+        into the same ``out_file`` that was killed or failed, reusing the chunks it completed
+        (as :func:`annscale.write_zarr` with ``resume=True``; refused with
+        :class:`~annscale.errors.WriteConflictError` when the inputs or options differ). An
+        ``.h5ad`` output cannot be resumed (HDF5 is written by one process, in order, and
+        :func:`annscale.write_h5ad` has no ``resume``): ``resume=True`` raises
+        :class:`ValueError` before anything is read.
 
     What is read: each input's ``obs``, ``var``, ``uns`` and metadata when opening, then the
     stored arrays chunk by chunk while writing.
@@ -118,6 +128,11 @@ def concat_on_disk(
         out_file, out_storage_options if out_storage_options is not None else storage_options
     )
     kind = _output_kind(out_loc)
+    if resume and kind != "zarr":
+        raise ValueError(
+            f"resume=True applies to zarr outputs only; {out_loc.url!r} is an .h5ad file, "
+            "whose writes cannot be resumed: write it again with resume=False"
+        )
     result = read_collection(
         inputs,
         axis=axis,
@@ -131,11 +146,13 @@ def concat_on_disk(
         pairwise=pairwise,
         storage_options=storage_options,
     )
-    if kind == "h5ad":
-        from ..io.h5ad import write_h5ad
+    # indices/indptr as anndata's concat_on_disk writes them: int32 unless int64 is needed
+    with writeout_options(index_dtype="auto"):
+        if kind == "h5ad":
+            from ..io.h5ad import write_h5ad
 
-        write_h5ad(out_loc, result)
-    else:
-        from ..io.zarr import write_zarr
+            write_h5ad(out_loc, result)
+        else:
+            from ..io.zarr import write_zarr
 
-        write_zarr(out_loc, result)
+            write_zarr(out_loc, result, resume=resume)

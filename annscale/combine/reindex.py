@@ -166,14 +166,32 @@ def _gather_major(
 
 
 def _remap_minor(
-    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, destination: np.ndarray
+    data: np.ndarray,
+    indices: np.ndarray,
+    indptr: np.ndarray,
+    destination: np.ndarray,
+    copy: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Renumber the minor axis by ``destination`` (``-1`` drops the entry)."""
+    if len(destination) and destination.max() <= np.iinfo(indices.dtype).max:
+        destination = destination.astype(indices.dtype, copy=False)  # gather in that width
     new_indices = destination[indices]
+    if _keeps_all(destination):  # an outer join or a reordering: nothing is dropped
+        return (data.copy(), new_indices, indptr.copy()) if copy else (data, new_indices, indptr)
     keep = new_indices >= 0
     kept = np.zeros(len(keep) + 1, dtype=np.int64)
     np.cumsum(keep, out=kept[1:])
     return data[keep], new_indices[keep], kept[indptr]
+
+
+def _keeps_all(destination: np.ndarray) -> bool:
+    return bool(destination.size == 0 or destination.min() >= 0)
+
+
+def _keeps_order(destination: np.ndarray) -> bool:
+    """Whether the kept positions' new positions are increasing (order is preserved)."""
+    kept = destination[destination >= 0]
+    return bool(kept.size < 2 or np.all(kept[1:] > kept[:-1]))
 
 
 def _fill_matrix(shape: tuple[int, int], positions: np.ndarray, axis: int, value, dtype, cls):
@@ -186,12 +204,15 @@ def _fill_matrix(shape: tuple[int, int], positions: np.ndarray, axis: int, value
     return cls(sp.coo_matrix((vals, (rows, cols)), shape=shape))
 
 
-def reindex_sparse(mat: Any, plan: Reindex, *, axis: int, fill_value: Any = 0) -> Any:
+def reindex_sparse(
+    mat: Any, plan: Reindex, *, axis: int, fill_value: Any = 0, copy: bool = True
+) -> Any:
     """Gather a CSR/CSC matrix along ``axis`` by ``plan`` without densifying it.
 
     Positions without source stay implicit zeros when ``fill_value`` is 0; any other fill
     value is stored explicitly there (as anndata does). The result keeps the input's format
-    (and matrix/array class), with sorted indices.
+    (and matrix/array class), with sorted indices. With ``copy=False`` it may share the
+    input's buffers (for inputs nobody else modifies, e.g. freshly read chunks).
     """
     if plan.is_identity_for(mat.shape[axis]):
         return mat
@@ -211,7 +232,7 @@ def reindex_sparse(mat: Any, plan: Reindex, *, axis: int, fill_value: Any = 0) -
     if axis == major:
         data, indices, indptr = _gather_major(data, indices, indptr, plan.take)
     else:
-        data, indices, indptr = _remap_minor(data, indices, indptr, plan.destination)
+        data, indices, indptr = _remap_minor(data, indices, indptr, plan.destination, copy)
     cls = {
         ("csr", False): sp.csr_matrix,
         ("csc", False): sp.csc_matrix,
@@ -220,7 +241,11 @@ def reindex_sparse(mat: Any, plan: Reindex, *, axis: int, fill_value: Any = 0) -
     }[fmt, is_array]
     out = cls((data.astype(dtype, copy=False), indices, indptr), shape=shape)
     if axis != major:
-        out.has_sorted_indices = False
+        # renumbering keeps each row's (column's) entries in order when the kept positions
+        # keep theirs (e.g. an outer join of sorted names); else they are sorted again
+        out.has_sorted_indices = bool(mat.has_sorted_indices) and _keeps_order(plan.destination)
+        if not out.has_sorted_indices and np.may_share_memory(out.data, mat.data):
+            out.data = out.data.copy()  # sorted in place below: never the input's buffer
         out.sort_indices()
     if _needs_fill(plan, fill_value):
         missing = np.flatnonzero(plan.take < 0)

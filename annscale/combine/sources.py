@@ -192,10 +192,44 @@ def _materialize_all(parts: Sequence[Any]) -> list[Any]:
     deferred = [i for i, p in enumerate(parts) if is_deferred(p)]
     if len(deferred) <= 1:
         return [materialize(p) for p in parts]
+    whole = len(deferred) >= WHOLE_INPUTS_FROM
+
+    def one(i: int) -> Any:
+        return materialize(_whole_if_small(parts[i]) if whole else parts[i])
+
     with ThreadPoolExecutor(min(MATERIALIZE_THREADS, len(deferred))) as pool:
-        for i, value in zip(deferred, pool.map(lambda i: materialize(parts[i]), deferred)):
+        for i, value in zip(deferred, pool.map(one, deferred)):
             out[i] = value
     return out
+
+
+WHOLE_INPUTS_FROM = 8
+"""From this many inputs, a stored sparse input of at most ``settings.chunk_target_bytes`` is
+one chunk: the inputs give the parallelism, and splitting each of them (what a lone input
+gets, so that its chunks keep every thread busy) only multiplies tasks."""
+
+
+def _whole_if_small(part: Any) -> Any:
+    """A whole stored sparse input (no selection, default chunking) that holds at most
+    ``settings.chunk_target_bytes`` of stored data, as one chunk; anything else unchanged.
+    Reads metadata only (the length of ``data``)."""
+    from .._settings import settings
+    from ..lazy.sources import SparseSource
+    from ..storage.cache import get_root
+
+    if not isinstance(part, SparseSource) or part.chunks is not None:
+        return part
+    if part.rows is not None or part.cols is not None:
+        return part
+    try:
+        nnz = int(get_root(part.location)[part.element.lstrip("/")]["data"].shape[0])
+    except Exception:  # unreadable metadata: materialising will report it
+        return part
+    if nnz * part.bytes_per_nnz > settings.chunk_target_bytes:
+        return part
+    n_major = part.stored_shape[0 if part.format == "csr" else 1]
+    chunks = (max(1, n_major), -1) if part.format == "csr" else (-1, max(1, n_major))
+    return replace(part, chunks=chunks)
 
 
 def concat_deferred(

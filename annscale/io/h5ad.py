@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
+from natsort import natsorted  # at import (as anndata): writes sort categories with it
 
 from ..errors import StorageError
 from ..spec import containers
@@ -228,7 +229,6 @@ def strings_to_categoricals(adata: Any) -> None:
 
 def _frame_strings_to_categoricals(df: Any) -> None:
     import pandas as pd
-    from natsort import natsorted
 
     for key in list(df.columns):
         col = df[key]

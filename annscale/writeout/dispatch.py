@@ -19,9 +19,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import zarr
 
 from ..scheduler import active_client
@@ -29,12 +34,54 @@ from ..storage.elements import Element, Group
 from ..storage.location import Location
 from .h5 import write_dask_h5
 from .session import INDEX_DTYPE, SESSION_OPTION
+from .stored_nnz import stored_block_nnz
 from .zarr import sparse_format, write_dask_zarr
 
-__all__ = ["write_dask_element", "zarr_location", "h5_lookahead", "LOOKAHEAD_OPTION"]
+__all__ = [
+    "write_dask_element",
+    "zarr_location",
+    "h5_lookahead",
+    "index_dtype_of",
+    "writeout_options",
+    "LOOKAHEAD_OPTION",
+]
 
 LOOKAHEAD_OPTION = "annscale.writeout.lookahead"
 """Key in ``WriteContext.options``: blocks computed ahead of the single HDF5 writer."""
+
+_OPTIONS: ContextVar[Mapping[str, Any]] = ContextVar(
+    "annscale_writeout_options", default=MappingProxyType({})
+)
+
+
+@contextmanager
+def writeout_options(*, index_dtype: Any = None) -> Iterator[None]:
+    """Options of the write-out engine for the writes made in this block (and thread).
+
+    ``index_dtype``: ``indices``/``indptr`` dtype of sparse dask elements. ``None``
+    (default): :data:`~.session.INDEX_DTYPE` (int64, what anndata's writer of dask arrays
+    writes). ``"auto"``: the narrowest that holds the values (int32 unless the minor axis
+    or the number of nonzeros needs int64), what anndata's ``concat_on_disk`` writes; HDF5
+    writes, which append blocks without counting first, know the number of nonzeros only
+    when the stored ``indptr`` of the inputs gives it (:func:`.stored_nnz.stored_block_nnz`),
+    else bound it by the shape.
+    """
+    token = _OPTIONS.set({**_OPTIONS.get(), "index_dtype": index_dtype})
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
+def index_dtype_of() -> np.dtype | None:
+    """The ``index_dtype`` for the engine's sparse writers (see :func:`writeout_options`):
+    a dtype, or None for the narrowest that fits."""
+    value = _OPTIONS.get().get("index_dtype")
+    if value is None:
+        return INDEX_DTYPE
+    if isinstance(value, str) and value == "auto":
+        return None
+    return np.dtype(value)
 
 
 def h5_lookahead() -> int:
@@ -81,7 +128,8 @@ def write_dask_element(group: Group, key: str, x: da.Array, ctx: Any) -> Element
     if session is not None and group.backend == "zarr":
         return session.add(group, key, x, options)
     location = zarr_location(group) if group.backend == "zarr" else None
-    index_dtype = INDEX_DTYPE if sparse_format(x) is not None else None
+    fmt = sparse_format(x)
+    index_dtype = index_dtype_of() if fmt is not None else None
     if location is not None:
         write_dask_zarr(
             location,
@@ -95,6 +143,10 @@ def write_dask_element(group: Group, key: str, x: da.Array, ctx: Any) -> Element
             index_dtype=index_dtype,
         )
         return group[key]
+    nnz = None
+    if fmt is not None and index_dtype is None:  # int32 indptr if the stored inputs allow
+        counts = stored_block_nnz(x, fmt)
+        nnz = None if counts is None else int(counts.sum())
     write_dask_h5(
         group,
         key,
@@ -103,6 +155,7 @@ def write_dask_element(group: Group, key: str, x: da.Array, ctx: Any) -> Element
         compression_opts=options.get("compression_opts"),
         chunks=options.get("chunks") if sparse_format(x) is None else None,
         index_dtype=index_dtype,
+        nnz=nnz,
         lookahead=int(ctx.options.get(LOOKAHEAD_OPTION, 1)),
     )
     return group[key]

@@ -12,7 +12,8 @@ Dense arrays
 Sparse arrays (scipy CSR/CSC chunks; blocks cut along the major axis, the minor axis
 rechunked to one block)
     ``data`` and ``indices`` are resizable datasets (``maxshape=(None,)``) that grow by
-    each block's nonzeros as it is appended; ``indptr`` is created at its final length
+    each block's nonzeros as it is appended (or are created at their final size when the
+    caller knows the total); ``indptr`` is created at its final length
     (``n_major + 1``) and each block writes its rows' entries shifted by the nonzeros
     written before it. Nonzeros are not counted up front (that would read the input
     twice), so ``indptr`` is int64 unless the total is known to stay below 2**31 - 1 —
@@ -78,7 +79,8 @@ def write_dask_h5(
         sparse: length of ``data``/``indices`` chunks, default
         :data:`DEFAULT_H5_SPARSE_CHUNK`).
     nnz
-        Sparse only: total nonzeros, if known, to pick int32 ``indptr`` when it fits.
+        Sparse only: total nonzeros, if known, to pick int32 ``indptr`` when it fits and
+        to create ``data``/``indices`` at their final size (no resize per block).
     index_dtype
         Sparse only: dtype of ``indices`` and ``indptr`` (anndata writes int64 for dask
         sources); default as described above.
@@ -109,7 +111,7 @@ def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks
         compression=compression,
         compression_opts=compression_opts,
     )
-    blocks = x.to_delayed()
+    blocks = _block_delayeds(x)
     starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in x.chunks]
     grid = list(np.ndindex(*blocks.shape))
     flat = [blocks[idx] for idx in grid]
@@ -146,14 +148,16 @@ def _write_sparse(
 
     g = group.create_group(key)
     g.set_attrs({"shape": [int(s) for s in x.shape]})
-    data = g.create_array("data", shape=(0,), dtype=dt, resizable=True, chunks=(chunk,), **opts)
+    # with the total known, sized up front (resized only if the blocks disagree)
+    size = int(nnz) if nnz is not None else 0
+    data = g.create_array("data", shape=(size,), dtype=dt, resizable=True, chunks=(chunk,), **opts)
     indices = g.create_array(
-        "indices", shape=(0,), dtype=ix_dtype, resizable=True, chunks=(chunk,), **opts
+        "indices", shape=(size,), dtype=ix_dtype, resizable=True, chunks=(chunk,), **opts
     )
     indptr = g.create_array("indptr", shape=(n_major + 1,), dtype=ip_dtype, **opts)
     indptr.write(slice(0, 1), np.zeros(1, dtype=ip_dtype))
 
-    blocks = x.to_delayed().reshape(-1)
+    blocks = _block_delayeds(x).reshape(-1)
     row_starts = np.concatenate([[0], np.cumsum(x.chunks[major])]).astype(np.int64)
     written = 0
     with block_progress(len(blocks), g.path) as bar:
@@ -175,8 +179,10 @@ def _write_sparse(
                     element=g.path,
                 )
             if n:
-                data.resize((written + n,))
-                indices.resize((written + n,))
+                if written + n > size:
+                    size = written + n
+                    data.resize((size,))
+                    indices.resize((size,))
                 data.write(slice(written, written + n), np.asarray(m.data[:n], dtype=dt))
                 indices.write(
                     slice(written, written + n), np.asarray(m.indices[:n], dtype=ix_dtype)
@@ -187,3 +193,32 @@ def _write_sparse(
             written += n
             del m
             bar.update()
+    if written != size:  # fewer nonzeros than the hint
+        data.resize((written,))
+        indices.resize((written,))
+
+
+def _block_delayeds(x: da.Array) -> np.ndarray:
+    """``x.to_delayed()``, each block carrying only the tasks it needs.
+
+    ``to_delayed`` gives every block the whole (optimised) graph, which computing a block
+    alone then culls: work proportional to the whole graph per block, i.e. quadratic in
+    the number of blocks (a concatenation of many inputs has hundreds). Here the graph is
+    flattened once and each block gets its own dependencies.
+    """
+    from dask.core import get_dependencies
+    from dask.delayed import Delayed
+
+    graph = dict(x.__dask_optimize__(x.__dask_graph__(), x.__dask_keys__()))
+    out = np.empty(tuple(len(c) for c in x.chunks), dtype=object)
+    for idx in np.ndindex(*out.shape):
+        key = (x.name, *idx)
+        sub, todo = {}, [key]
+        while todo:
+            k = todo.pop()
+            if k in sub:
+                continue
+            sub[k] = graph[k]
+            todo.extend(get_dependencies(graph, k))
+        out[idx] = Delayed(key, sub)
+    return out

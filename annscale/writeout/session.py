@@ -10,7 +10,8 @@ element.
 :meth:`ZarrSession.run` then writes every remembered element into the (staged) store:
 
 1. one graph counting the nonzeros per block of every sparse element (skipped for the
-   elements whose counts a resumed manifest remembers);
+   elements whose counts a resumed manifest remembers, or that the stored ``indptr`` of
+   their inputs gives: :func:`.stored_nnz.stored_block_nnz`);
 2. one graph writing every chunk of every element (:func:`.zarr.write_dask_zarr`, tasks own
    whole chunks/shards), on annscale's scheduler with a progress bar.
 
@@ -31,6 +32,7 @@ from ..scheduler import compute
 from ..storage.elements import Element, Group
 from ..storage.location import Location
 from .manifest import Manifest
+from .stored_nnz import stored_block_nnz
 from .zarr import count_nonzeros, sparse_format, write_dask_zarr
 
 __all__ = ["SESSION_OPTION", "INDEX_DTYPE", "PendingElement", "ZarrSession"]
@@ -98,11 +100,17 @@ class ZarrSession:
         Format of the store being written.
     compressors
         zarr compressors of every array written (``"auto"``: zarr's default).
+    index_dtype
+        ``indices``/``indptr`` dtype of sparse elements; None: the narrowest that holds
+        the values (see :func:`.dispatch.writeout_options`).
     """
 
-    def __init__(self, *, zarr_format: int, compressors: Any = "auto"):
+    def __init__(
+        self, *, zarr_format: int, compressors: Any = "auto", index_dtype: Any = INDEX_DTYPE
+    ):
         self.zarr_format = zarr_format
         self.compressors = compressors
+        self.index_dtype = None if index_dtype is None else np.dtype(index_dtype)
         self.pending: list[PendingElement] = []
 
     def add(self, group: Group, key: str, x: da.Array, options: dict[str, Any]) -> Element:
@@ -134,18 +142,21 @@ class ZarrSession:
 
     def describe(self) -> list[dict[str, Any]]:
         """The inputs and layouts of every element (for the write's fingerprint)."""
-        return [
-            {**p.describe(), "zarr_format": self.zarr_format, "compressors": repr(self.compressors)}
-            for p in self.pending
-        ]
+        common = {"zarr_format": self.zarr_format, "compressors": repr(self.compressors)}
+        if (
+            self.index_dtype != INDEX_DTYPE
+        ):  # (the default leaves earlier fingerprints as they were)
+            common["index_dtype"] = None if self.index_dtype is None else self.index_dtype.str
+        return [{**p.describe(), **common} for p in self.pending]
 
     def run(self, location: Location, manifest: Manifest | None = None) -> None:
         """Write every remembered element into the zarr store at ``location``.
 
         The store must hold the structure the registry wrote (parents of the elements); each
         element is (re)created there with its placeholder's attributes, unless ``manifest``
-        resumes it. Reads every input block once to count nonzeros (sparse elements whose
-        counts are not remembered) and once to write it.
+        resumes it. Reads every input block once to write it, and once more before to count
+        nonzeros (sparse elements whose counts neither the manifest nor stored ``indptr``
+        give).
         """
         counts = self._count(manifest)
         graphs = [
@@ -162,7 +173,7 @@ class ZarrSession:
                 compute=False,
                 nnz=counts.get(p.path),
                 attrs=p.placeholder.attrs,
-                index_dtype=INDEX_DTYPE if p.fmt else None,
+                index_dtype=self.index_dtype if p.fmt else None,
             )
             for p in self.pending
         ]
@@ -176,6 +187,8 @@ class ZarrSession:
             if p.fmt is None:
                 continue
             known = manifest.lookup("/" + p.path, p.cache_key) if manifest is not None else None
+            if known is None:
+                known = stored_block_nnz(p.x, p.fmt)
             if known is not None:
                 counts[p.path] = known
             else:

@@ -16,8 +16,9 @@ Dense arrays
 Sparse arrays (CSR by rows, CSC by columns; the major axis is the one blocks are cut along)
     The minor axis is first rechunked to a single block so a block is whole major slices.
 
-    Pass 1 (eager, at call time, skipped when ``nnz`` is given or a resumed manifest has
-    it): compute every block and keep only its number of nonzeros. Prefix sums give each
+    Pass 1 (eager, at call time, skipped when ``nnz`` is given, a resumed manifest has it,
+    or the blocks are plain reads of stored sparse groups whose ``indptr`` tells it, see
+    :mod:`.stored_nnz`): compute every block and keep only its number of nonzeros. Prefix sums give each
     block's offset in ``data``/``indices`` and the total, which fixes the arrays' lengths
     and dtypes (``indptr`` int64 when the total >= 2**31 - 1, else int32; ``indices`` int32
     unless the minor axis needs int64).
@@ -68,6 +69,7 @@ from ..storage.open import open_root
 from . import plan as _plan
 from ._target import ZarrTarget, open_target
 from .manifest import ElementManifest, Manifest
+from .stored_nnz import stored_block_nnz
 
 __all__ = [
     "write_dask_zarr",
@@ -406,6 +408,8 @@ def _sparse_graph(
     cache_key = f"{x.name}:{fmt}"
     if nnz is None and manifest is not None:
         nnz = manifest.lookup("/" + element, cache_key)
+    if nnz is None:
+        nnz = stored_block_nnz(x, fmt)
     if nnz is None:
         nnz = block_nnz(x, fmt)
     counts = np.asarray(nnz, dtype=np.int64).reshape(-1)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import anndata
 import numpy as np
@@ -150,3 +156,71 @@ def test_concat_on_a_distributed_scheduler(samples, tmp_path):
         assert "tasks" not in res.stderr  # local task counting is off on a cluster
     expected = _expected(dict(list(samples.items())[:2]), label="sample")
     assert_equal(anndata.read_zarr(out), expected)
+
+
+# ``annscale ARGV...`` with every sparse block write of the zarr engine slowed down, so
+# that the test can kill it midway (the graph, hence the write's fingerprint, is unchanged)
+SLOW_CLI = """
+import sys, time
+import annscale.writeout.zarr as wz
+real = wz._write_sparse_block
+def slow(block, job):
+    time.sleep(0.25)
+    return real(block, job)
+wz._write_sparse_block = slow
+from annscale.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _done_records(target) -> list[str]:
+    parent, name = os.path.split(str(target))
+    return glob.glob(f"{parent}/.{name}.annscale-staging-*/.annscale-manifest/X/done/*")
+
+
+def test_concat_killed_then_resumed(tmp_path):
+    inputs = []
+    for i in range(8):  # one X block per input (small files)
+        path = tmp_path / f"part{i}.h5ad"
+        make_adata(15 + i, [f"g{j}" for j in range(3 * i, 3 * i + 20)], i).write_h5ad(path)
+        inputs.append(path)
+    args = ["--join", "outer", "--label", "sample", "--index-unique", "-", "--zarr-format", "3"]
+    reference = tmp_path / "reference.zarr"
+    res = run_cli("concat", *inputs, "-o", reference, *args)
+    assert res.returncode == 0, res.stderr
+
+    out = tmp_path / "out.zarr"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_CLI, "concat", *map(str, inputs), "-o", str(out), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while len(_done_records(out)) < 2:  # SIGKILL once two blocks are written
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the concatenation made no progress"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()  # nothing published
+    done = [os.path.basename(p) for p in _done_records(out)]
+    assert 0 < len([n for n in done if n.startswith("block-")]) < 8
+
+    # the same command with --resume finishes the job and equals the uninterrupted run
+    res = run_cli("concat", *inputs, "-o", out, *args, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert_equal(anndata.read_zarr(out), anndata.read_zarr(reference))
+    assert [p for p in os.listdir(tmp_path) if ".annscale-" in p] == []
+
+
+def test_concat_resume_needs_a_zarr_output(samples, tmp_path):
+    res = run_cli("concat", tmp_path / "sample*.h5ad", "-o", tmp_path / "o.h5ad", "--resume")
+    assert res.returncode == 2
+    assert "zarr outputs" in res.stderr
+    assert not (tmp_path / "o.h5ad").exists()

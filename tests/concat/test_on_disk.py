@@ -110,6 +110,13 @@ def test_errors(tmp_path):
     annscale.concat_on_disk(paths, tmp_path / "a.h5ad", max_loaded_elems=10)
     annscale.concat_on_disk(paths, tmp_path / "b.h5ad")
     assert_same(_read(str(tmp_path / "a.h5ad")), _read(str(tmp_path / "b.h5ad")))
+    # resume: zarr outputs only; an h5ad output is refused before anything is written
+    with pytest.raises(ValueError, match="zarr outputs only"):
+        annscale.concat_on_disk(paths, tmp_path / "c.h5ad", resume=True)
+    assert not (tmp_path / "c.h5ad").exists()
+    # with nothing to resume, resume=True simply writes
+    annscale.concat_on_disk(paths, tmp_path / "c.zarr", resume=True)
+    assert_same(_read(str(tmp_path / "c.zarr")), _read(str(tmp_path / "b.h5ad")))
 
 
 def test_empty_intersection_and_single_input(tmp_path):
