@@ -65,7 +65,8 @@ _OPTIONS: dict[str, _Option] = {
     "h5_block_cache_bytes": _Option(
         8 * 2**20,
         lambda v: isinstance(v, int) and v > 0,
-        "Block size of the read cache used for .h5ad files on object stores (bytes).",
+        "Block size of the read cache used for .h5ad files on object stores (bytes; 8 blocks "
+        "are cached per open file).",
         int,
     ),
     "progress": _Option(

@@ -256,6 +256,26 @@ class _H5Mixin:
         return out
 
 
+#: numpy's variable-width string dtype, which h5py (>= 3.14) decodes into in one pass
+_STRING_DTYPE = getattr(np.dtypes, "StringDType", None)
+
+
+def _read_vlen_strings(ds: h5py.Dataset, selection: Any) -> Any:
+    """Variable-length HDF5 strings as an object array of ``str`` (or one ``str``).
+
+    Decoding into numpy's StringDType and converting is ~25 % faster than ``asstr()``, which
+    makes a Python ``str`` per element inside h5py (150,000 obs names: 53 vs 70 ms).
+    """
+    if _STRING_DTYPE is not None:
+        try:
+            out = ds.astype(_STRING_DTYPE())[selection]
+        except (TypeError, ValueError):  # an h5py that cannot decode into StringDType
+            pass
+        else:
+            return out.astype(object) if isinstance(out, np.ndarray) else out
+    return ds.asstr()[selection]
+
+
 class H5Array(_H5Mixin, Array):
     @property
     def is_string(self) -> bool:
@@ -273,7 +293,7 @@ class H5Array(_H5Mixin, Array):
         if ds.dtype.kind == "O" or (ds.dtype.kind == "S" and h5py.check_string_dtype(ds.dtype)):
             info = h5py.check_string_dtype(ds.dtype)
             if info is not None and ds.dtype.kind == "O":
-                out = ds.asstr()[selection]
+                out = _read_vlen_strings(ds, selection)
                 return out if np.ndim(out) else (out.item() if isinstance(out, np.ndarray) else out)
         out = ds[selection]
         return out
