@@ -52,7 +52,9 @@ _OPTIONS: dict[str, _Option] = {
     "auto_shard_zarr_v3": _Option(
         False,
         lambda v: isinstance(v, bool),
-        "Shard zarr v3 arrays automatically (``shards='auto'``), as anndata 0.13 does.",
+        "Shard zarr v3 arrays automatically (``shards='auto'``), as anndata 0.13 does: arrays "
+        "written whole (in-memory elements); dask elements keep the write-out engine's "
+        "chunk-owned layout (pass ``shards=`` to write_zarr for those).",
         _bool,
     ),
     "chunk_target_bytes": _Option(

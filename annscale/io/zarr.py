@@ -96,7 +96,9 @@ def write_zarr(
     ``obsp``, ``varp``, ``raw/X``) is written by the write-out engine
     (:mod:`annscale.writeout`) as one task graph on the active scheduler (threads, or a
     ``distributed.Client``); chunks are computed and written by the workers, never
-    gathered here. Sparse elements are read twice (nonzeros are counted first).
+    gathered here. Sparse elements need their nonzeros per block first: read from the stored
+    ``indptr`` when the blocks are plain reads (or outer-join concatenations) of stored
+    matrices, else counted by computing the blocks once more.
 
     Parameters
     ----------

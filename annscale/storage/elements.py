@@ -472,8 +472,13 @@ class ZarrGroup(_ZarrMixin, Group):
         if not scalar:
             if options.get("chunks") is not None:
                 kw["chunks"] = tuple(options["chunks"])
-            if options.get("shards") is not None and self.handle.metadata.zarr_format == 3:
-                kw["shards"] = options["shards"]
+            if self.handle.metadata.zarr_format == 3:
+                if options.get("shards") is not None:
+                    kw["shards"] = options["shards"]
+                elif data is not None and _auto_shard():
+                    # only arrays written whole, here: partial writes by concurrent tasks
+                    # must own whole shards, which the write-out engine plans itself
+                    kw["shards"] = "auto"
             kw["compressors"] = _zarr_compressors(self.handle, options)
         if 0 in (shape or ()) and "chunks" not in kw:
             kw["chunks"] = tuple(max(1, s) for s in shape)
@@ -491,6 +496,12 @@ class ZarrGroup(_ZarrMixin, Group):
     @property
     def store_format(self) -> str:
         return f"zarr{self.handle.metadata.zarr_format}"
+
+
+def _auto_shard() -> bool:
+    from .._settings import settings
+
+    return settings.auto_shard_zarr_v3
 
 
 def wrap(handle: Any, source: str, path: str = "/") -> Group | Array:
