@@ -25,7 +25,8 @@ Sparse arrays (CSR by rows, CSC by columns; the major axis is the one blocks are
 
     Pass 2 (the returned graph): each block task computes its block again, writes the
     chunks of ``data``, ``indices`` and ``indptr`` lying wholly inside its range, and
-    returns copies of its partial leading/trailing chunk pieces (at most two per array). A
+    hands over its partial leading/trailing chunk pieces (at most two per array), saved
+    beside the arrays in the store (:mod:`.pieces`; kept in memory only for zip stores). A
     merge task per shared chunk assembles the pieces from the blocks involved and writes
     that chunk once (:func:`annscale.writeout.plan.plan_ownership`).
 
@@ -35,13 +36,14 @@ Sparse arrays (CSR by rows, CSC by columns; the major axis is the one blocks are
     counts (e.g. from a stored ``indptr``) avoid by passing ``nnz``.
 
 Memory bound: a block task holds one block (plus its conversion to the major format);
-a merge task holds one chunk (or shard); pieces waiting for their merge task are at most
-two chunks per array per finished block and are released when the merge has run.
+a merge task holds one chunk (or shard); pieces waiting for their merge task are in
+storage, whatever order the scheduler runs the blocks in.
 
 Resume: with a :class:`~annscale.writeout.manifest.Manifest`, each task records its id
 after writing; with ``resume=True`` on the manifest and an identical plan, recorded tasks
-are left out of the graph (a block whose chunks are written but whose pieces a pending
-merge still needs is recomputed without rewriting its chunks).
+are left out of the graph: a recorded block's saved pieces go straight to the pending merges
+(in a zip store, where pieces stay in memory, such a block is recomputed without rewriting
+its chunks).
 
 The three arrays of a sparse matrix get no encoding attributes; the group gets ``shape``.
 The caller stamps ``encoding-type``/``encoding-version`` (dense: on the array).
@@ -69,6 +71,15 @@ from ..storage.open import open_root
 from . import plan as _plan
 from ._target import ZarrTarget, open_target
 from .manifest import ElementManifest, Manifest
+from .pieces import (
+    PieceRef,
+    load_piece,
+    piece_ref,
+    remove_piece,
+    remove_pieces,
+    save_piece,
+    spillable,
+)
 from .stored_nnz import stored_block_nnz
 
 __all__ = [
@@ -166,6 +177,28 @@ class _SparseBlockJob:
     write_owned: bool
     manifest: ElementManifest | None
     task_id: str
+    #: the sparse group whose pieces go to storage (:mod:`.pieces`); None: kept in memory
+    spill_element: str | None = None
+
+    def hand_over(self, name: str, values: tuple[np.ndarray, ...]) -> Any:
+        """A piece for a merge task: saved to storage (its reference), or a copy."""
+        if self.spill_element is None:
+            return tuple(v.copy() for v in values)
+        return save_piece(self.data.location, self.spill_element, name, values)
+
+    def saved_pieces(self) -> dict[tuple[str, int], Any]:
+        """What the block task returned when it ran (and recorded itself) before: its
+        pieces, as saved to storage."""
+        assert self.spill_element is not None
+        loc, element = self.data.location, self.spill_element
+        out: dict[tuple[str, int], Any] = {}
+        for kind, pieces in (("nz", self.nz_pieces), ("ip", self.ip_pieces)):
+            for p in pieces:
+                out[(kind, p.unit)] = (
+                    p.start,
+                    piece_ref(loc, element, f"{kind}-{p.unit}-{self.index}"),
+                )
+        return out
 
 
 def _write_sparse_block(block: Any, job: _SparseBlockJob) -> dict[tuple[str, int], Any]:
@@ -191,10 +224,14 @@ def _write_sparse_block(block: Any, job: _SparseBlockJob) -> dict[tuple[str, int
     pieces: dict[tuple[str, int], Any] = {}
     for p in job.nz_pieces:
         a, b = p.start - job.nnz_start, p.stop - job.nnz_start
-        pieces[("nz", p.unit)] = (p.start, data[a:b].copy(), indices[a:b].copy())
+        held = job.hand_over(f"nz-{p.unit}-{job.index}", (data[a:b], indices[a:b]))
+        pieces[("nz", p.unit)] = (p.start, held)
     for p in job.ip_pieces:
         a, b = p.start - job.ip_start, p.stop - job.ip_start
-        pieces[("ip", p.unit)] = (p.start, indptr[a:b].copy())
+        pieces[("ip", p.unit)] = (
+            p.start,
+            job.hand_over(f"ip-{p.unit}-{job.index}", (indptr[a:b],)),
+        )
     if job.write_owned and job.manifest is not None:
         job.manifest.record(job.task_id)
     return pieces
@@ -224,8 +261,13 @@ def _merge_unit(job: _MergeJob, *parts: dict[tuple[str, int], Any]) -> None:
     n = job.stop - job.start
     bufs = [np.empty(n, dtype=dt) for dt in job.dtypes]
     filled = 0
+    saved: list[PieceRef] = []
     for part in parts:
-        start, *values = part[(job.kind, job.unit)]
+        start, held = part[(job.kind, job.unit)]
+        if isinstance(held, PieceRef):
+            saved.append(held)
+            held = load_piece(held)
+        values = held
         for buf, v in zip(bufs, values):
             buf[start - job.start : start - job.start + len(v)] = v
         filled += len(values[0])
@@ -239,6 +281,8 @@ def _merge_unit(job: _MergeJob, *parts: dict[tuple[str, int], Any]) -> None:
         open_target(target)[job.start : job.stop] = buf
     if job.manifest is not None:
         job.manifest.record(job.task_id)
+    for ref in saved:
+        remove_piece(ref)
 
 
 @dataclass(frozen=True)
@@ -258,6 +302,11 @@ def _write_dense_block(block: Any, job: _DenseJob) -> None:
 
 def _finish(*_: Any) -> None:
     return None
+
+
+def _finish_sparse(location: Location, spill_element: str | None, *_: Any) -> None:
+    if spill_element is not None:
+        remove_pieces(location, spill_element)
 
 
 # ----------------------------------------------------------------------------- public
@@ -510,6 +559,7 @@ def _sparse_graph(
 
     blocks = x.to_delayed().reshape(-1)
     name = f"annscale-write-zarr-{token}"
+    spill = spillable(loc)
     block_tasks: dict[int, Delayed] = {}
     for b in range(n_blocks):
         task_id = f"block-{b}"
@@ -535,7 +585,12 @@ def _sparse_graph(
             write_owned=not owned_done,
             manifest=em,
             task_id=task_id,
+            spill_element=element if spill else None,
         )
+        if owned_done and spill:
+            # recorded: its chunks are written and its pieces saved, nothing to compute
+            block_tasks[b] = job.saved_pieces()
+            continue
         block_tasks[b] = dask.delayed(_write_sparse_block)(
             blocks[b], job, dask_key_name=(name, "block", b)
         )
@@ -548,7 +603,9 @@ def _sparse_graph(
     # the final task depends on block tasks only when no merge does, so pieces are freed
     # as soon as their merge has run
     tail = [t for b, t in block_tasks.items() if b not in needed_by_merge]
-    return dask.delayed(_finish)(*tail, *merge_tasks, dask_key_name=(name, "done"))
+    return dask.delayed(_finish_sparse)(
+        loc, element if spill else None, *tail, *merge_tasks, dask_key_name=(name, "done")
+    )
 
 
 # ----------------------------------------------------------------------------- dense

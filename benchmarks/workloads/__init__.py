@@ -82,6 +82,7 @@ ORDER = (
     "write_zarr_from_lazy",
     "concat_on_disk_60",
     "collection_filter_60",
+    "lazy_concat_write_half_vs_all",
     "s3_open_row_subset",
     "distributed_1_vs_2",
     "distributed_scheduler_overhead",

@@ -73,3 +73,45 @@ def _(ctx):
         coll = annscale.read_collection(ctx.samples, keys=ctx.sample_keys, **OPTIONS)
         result = coll[coll.obs["cell_type"] == cell_type].to_memory()
     return digest.of_anndata(result)
+
+
+concat_scaling = workload(
+    "lazy_concat_write_half_vs_all",
+    "annscale.write_zarr of a lazy concat (outer join, label, keys, index_unique) of half of "
+    "the samples, then of all of them: peak memory must not grow with the number of samples.",
+    needs=("samples",),
+    sides=("half_samples", "all_samples"),
+    kind="scaling",
+    note="memory ratio = peak with all samples / peak with half of them (bounded: about 1)",
+)
+
+
+def _write_lazy_concat(ctx, n: int) -> dict:
+    import h5py
+    import zarr
+
+    import annscale
+
+    paths, keys = ctx.samples[:n], ctx.sample_keys[:n]
+    out = ctx.out("concat.zarr")
+    with ctx.timed():
+        parts = {k: annscale.read_lazy(p) for k, p in zip(keys, paths, strict=True)}
+        annscale.write_zarr(out, annscale.concat(parts, **OPTIONS))
+    # the sides write different data: each checks its own output against its inputs
+    n_obs = nnz = 0
+    for p in paths:
+        with h5py.File(p, "r") as f:
+            n_obs += int(f["X/indptr"].shape[0] - 1)
+            nnz += int(f["X/data"].shape[0])
+    indptr = zarr.open_group(out, mode="r")["X/indptr"]
+    return {"output_matches_inputs": indptr.shape[0] - 1 == n_obs and int(indptr[-1]) == nnz}
+
+
+@concat_scaling.side("half_samples")
+def _(ctx):
+    return _write_lazy_concat(ctx, max(1, len(ctx.samples) // 2))
+
+
+@concat_scaling.side("all_samples")
+def _(ctx):
+    return _write_lazy_concat(ctx, len(ctx.samples))

@@ -114,9 +114,10 @@ def test_killed_client_then_resume_finishes(cluster, tmp_path):
             close_clients()
     every_task = _done_tasks(out)
     assert done_before < every_task
-    # a recorded merge never runs again; a recorded block reruns only to hand a pending
-    # merge its pieces (without rewriting its chunks): the resumed write is smaller
+    # a recorded task never runs again: a recorded block's pieces were saved beside the
+    # arrays before it was recorded, and go to the pending merges from there
     assert not merges & done_before
+    assert not blocks & done_before
     assert done_before - blocks - merges
     assert len(blocks | merges) < len(every_task)
     _assert_written(out, adatas)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import dask.array as da
 import numpy as np
@@ -218,4 +219,21 @@ def test_synchronous_scheduler_setting(new_zarr):
     store = new_zarr(3)
     with settings.override(scheduler="synchronous"):
         write_dask_zarr(store, "/", "X", x, zarr_format=3, chunks=8)
+    assert_same(read_back_zarr(store, "X", "csr"), x.compute())
+
+
+def test_sparse_pieces_wait_in_storage_and_are_removed(new_zarr, monkeypatch):
+    """Partial-chunk pieces go from block tasks to merge tasks through files beside the
+    arrays (so they cannot pile up in memory, whatever order blocks run in); every merge
+    reads its pieces from there, and nothing is left once the write is done."""
+    from annscale.writeout import pieces
+
+    loads: list[str] = []
+    real_load = pieces.load_piece
+    monkeypatch.setattr(wz, "load_piece", lambda ref: loads.append(ref.path) or real_load(ref))
+    x = sparse_dask((200, 40), 7, fmt="csr", density=0.2, seed=3)
+    store = new_zarr(3)
+    write_dask_zarr(store, "/", "X", x, zarr_format=3, chunks=32)
+    assert loads and all(f"/{pieces.PIECES_DIR}/X/" in p for p in loads)
+    assert not (Path(store) / pieces.PIECES_DIR).exists()
     assert_same(read_back_zarr(store, "X", "csr"), x.compute())
