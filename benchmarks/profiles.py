@@ -56,7 +56,7 @@ class Profile:
     n_genes_subset: int  # genes_500_to_memory
     n_rows_remote: int  # s3_open_row_subset
     #: loader_epoch_60 times this many minibatches (None: a whole epoch); anndata's AnnLoader
-    #: takes ~2 s per batch on the full samples, a whole epoch would take half an hour
+    #: takes 0.7-2 s per batch on the full samples (a whole epoch, 703 batches: up to half an hour)
     n_loader_batches: int | None
     repeat: int  # timed runs per side, after one warm-up
     timeout_s: float  # per subprocess

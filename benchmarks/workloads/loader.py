@@ -9,7 +9,7 @@ The digest does not depend on the order of the cells: it counts cells, sums X, a
 weighted by each value's (cell position in the collection, gene) — plus the sum and the sum
 of squares of the positions, which show that every cell came exactly once.
 
-anndata's ``AnnLoader`` takes about two seconds per batch on the full samples, so a profile may
+anndata's ``AnnLoader`` takes 0.7-2 s per batch on the full samples, so a profile may
 time only the first ``n_loader_batches`` minibatches of the shuffled epoch (throughput is then
 cells served / time). The two sides then serve different random cells, so the digest keeps only
 what both must agree on: batches, cells, distinct cells (no cell twice) and genes per batch.
