@@ -107,5 +107,10 @@ def merge_frames(
     strategy: Callable[[Sequence[Mapping]], Mapping],
 ) -> pd.DataFrame:
     """The other axis' annotation: each input reindexed to ``index``, columns merged."""
-    aligned = [df.reindex(index=index) for df in frames]
+    # frames without columns (e.g. var read without its columns when merge=None) need no
+    # reindexing: an empty frame on the new index is the same thing, much cheaper
+    aligned = [
+        pd.DataFrame(index=index) if df.shape[1] == 0 else df.reindex(index=index)
+        for df in frames
+    ]
     return pd.DataFrame(strategy(aligned), index=index)

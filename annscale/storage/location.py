@@ -7,6 +7,7 @@ cheap to pickle, hashable (so it can key a per-process cache) and has a stable
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ class Location:
     url: str
     storage_options: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property  # asked for by every task that opens the store
     def protocol(self) -> str:
         """fsspec protocol (``"file"`` for local paths)."""
         proto = fsspec.utils.get_protocol(self.url)
