@@ -110,7 +110,6 @@ def merge_frames(
     # frames without columns (e.g. var read without its columns when merge=None) need no
     # reindexing: an empty frame on the new index is the same thing, much cheaper
     aligned = [
-        pd.DataFrame(index=index) if df.shape[1] == 0 else df.reindex(index=index)
-        for df in frames
+        pd.DataFrame(index=index) if df.shape[1] == 0 else df.reindex(index=index) for df in frames
     ]
     return pd.DataFrame(strategy(aligned), index=index)
