@@ -180,10 +180,14 @@ class _SparseBlockJob:
     #: the sparse group whose pieces go to storage (:mod:`.pieces`); None: kept in memory
     spill_element: str | None = None
 
-    def hand_over(self, name: str, values: tuple[np.ndarray, ...]) -> Any:
+    def piece_name(self, kind: str, unit: int) -> str:
+        return f"{kind}-{unit}-{self.index}"
+
+    def hand_over(self, kind: str, unit: int, values: tuple[np.ndarray, ...]) -> Any:
         """A piece for a merge task: saved to storage (its reference), or a copy."""
         if self.spill_element is None:
             return tuple(v.copy() for v in values)
+        name = self.piece_name(kind, unit)
         return save_piece(self.data.location, self.spill_element, name, values)
 
     def saved_pieces(self) -> dict[tuple[str, int], Any]:
@@ -196,7 +200,7 @@ class _SparseBlockJob:
             for p in pieces:
                 out[(kind, p.unit)] = (
                     p.start,
-                    piece_ref(loc, element, f"{kind}-{p.unit}-{self.index}"),
+                    piece_ref(loc, element, self.piece_name(kind, p.unit)),
                 )
         return out
 
@@ -222,16 +226,14 @@ def _write_sparse_block(block: Any, job: _SparseBlockJob) -> dict[tuple[str, int
         _write_range(job.indices, indices, job.nnz_start, job.nz_owned)
         _write_range(job.indptr, indptr, job.ip_start, job.ip_owned)
     pieces: dict[tuple[str, int], Any] = {}
-    for p in job.nz_pieces:
-        a, b = p.start - job.nnz_start, p.stop - job.nnz_start
-        held = job.hand_over(f"nz-{p.unit}-{job.index}", (data[a:b], indices[a:b]))
-        pieces[("nz", p.unit)] = (p.start, held)
-    for p in job.ip_pieces:
-        a, b = p.start - job.ip_start, p.stop - job.ip_start
-        pieces[("ip", p.unit)] = (
-            p.start,
-            job.hand_over(f"ip-{p.unit}-{job.index}", (indptr[a:b],)),
-        )
+    for kind, planned, arrays, base in (
+        ("nz", job.nz_pieces, (data, indices), job.nnz_start),
+        ("ip", job.ip_pieces, (indptr,), job.ip_start),
+    ):
+        for p in planned:
+            a, b = p.start - base, p.stop - base
+            values = tuple(v[a:b] for v in arrays)
+            pieces[(kind, p.unit)] = (p.start, job.hand_over(kind, p.unit, values))
     if job.write_owned and job.manifest is not None:
         job.manifest.record(job.task_id)
     return pieces
@@ -267,10 +269,9 @@ def _merge_unit(job: _MergeJob, *parts: dict[tuple[str, int], Any]) -> None:
         if isinstance(held, PieceRef):
             saved.append(held)
             held = load_piece(held)
-        values = held
-        for buf, v in zip(bufs, values):
+        for buf, v in zip(bufs, held):
             buf[start - job.start : start - job.start + len(v)] = v
-        filled += len(values[0])
+        filled += len(held[0])
     if filled != n:  # the plan guarantees full coverage; guard against silent garbage
         raise CorruptElementError(
             f"chunk {job.unit} assembled from {filled} of {n} values",
