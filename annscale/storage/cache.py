@@ -2,9 +2,7 @@
 
 Tasks of a lazy graph carry a :class:`Location`, never a handle; each worker process opens
 the store the first time one of its tasks needs it and keeps it open for the next tasks.
-The cache is a small LRU with a budget in slots: a root of a local store takes one slot
-(an open HDF5 file holds ~0.6 MiB), a remote one :data:`REMOTE_WEIGHT` slots (an HDF5 file
-read through fsspec keeps up to 64 MiB of read-ahead blocks). Evicted roots are closed. It is safe across ``fork`` (a child
+The cache is a small LRU: evicted roots are closed. It is safe across ``fork`` (a child
 never reuses its parent's HDF5/zarr handles: the cache notices the new process id and starts
 empty, leaving the parent's handles alone) and the cache itself is never pickled.
 """
@@ -27,11 +25,7 @@ __all__ = ["get_root", "clear", "evict", "cached_locations", "set_capacity"]
 
 _lock = threading.RLock()
 _roots: OrderedDict[Location, tuple[Group, ExitStack]] = OrderedDict()
-#: slots of the cache (roots of local stores take one each, remote ones REMOTE_WEIGHT)
-DEFAULT_CAPACITY = 128
-#: slots a root of a remote store takes: 32 remote roots fill the default capacity
-REMOTE_WEIGHT = 4
-_state = {"pid": os.getpid(), "capacity": DEFAULT_CAPACITY}
+_state = {"pid": os.getpid(), "capacity": 32}
 #: thread id -> the location it fetched last (never closed by eviction while pinned)
 _pinned: dict[int, Location] = {}
 
@@ -64,10 +58,6 @@ def get_root(location: Location | str, *, kind: StoreKind | None = None) -> Grou
         return root
 
 
-def _weight(loc: Location) -> int:
-    return 1 if loc.is_local else REMOTE_WEIGHT
-
-
 def _evict_unpinned() -> None:
     """Close least recently used roots beyond the capacity, except those still pinned: the
     root each live thread fetched last may be in use by it (closing it would break reads of
@@ -76,13 +66,11 @@ def _evict_unpinned() -> None:
     for ident in [i for i in _pinned if i not in live]:
         del _pinned[ident]
     in_use = set(_pinned.values())
-    used = sum(_weight(loc) for loc in _roots)
     for loc in list(_roots):
-        if used <= _state["capacity"]:
+        if len(_roots) <= _state["capacity"]:
             break
         if loc not in in_use:
             _roots.pop(loc)[1].close()
-            used -= _weight(loc)
 
 
 def _on_worker(error: StorageError) -> StorageError:
@@ -135,14 +123,12 @@ def cached_locations() -> list[Location]:
         return list(_roots)
 
 
-def set_capacity(n: int) -> int:
-    """Keep roots filling at most ``n`` slots open (default 128: a local store's root takes
-    one slot, a remote one :data:`REMOTE_WEIGHT`); closes the least recently used beyond.
-    Returns the previous capacity."""
+def set_capacity(n: int) -> None:
+    """Keep at most ``n`` roots open (default 32); closes the least recently used beyond."""
     if n < 1:
         raise ValueError("capacity must be at least 1")
     with _lock:
-        previous = _state["capacity"]
         _state["capacity"] = n
-        _evict_unpinned()
-        return previous
+        while len(_roots) > n:
+            _, (_, old) = _roots.popitem(last=False)
+            old.close()
