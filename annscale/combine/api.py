@@ -24,8 +24,9 @@ from .frames import check_combinable_columns, concat_frames, merge_frames
 from .merge import StrategyName, intersect_keys, resolve_merge_strategy, union_keys
 from .reindex import (
     Reindex,
+    align_indices,
     default_fill_value,
-    merge_indices,
+    is_plain_str_index,
     reindex_dense,
     reindex_sparse,
     resolve_axis,
@@ -75,10 +76,38 @@ def _concat_keys_index(
     adatas: Sequence[Any], axis: int, label_col: pd.Categorical, index_unique: str | None
 ) -> pd.Index:
     """The names along the concatenated axis (``{name}{index_unique}{key}`` if asked)."""
-    names = pd.concat([_names(a, axis).to_series() for a in adatas], ignore_index=True)
+    indices = [_names(a, axis) for a in adatas]
+    if isinstance(index_unique, str) and indices and all(map(is_plain_str_index, indices)):
+        return _suffixed_names(indices, label_col.categories.map(str), index_unique)
+    names = pd.concat([idx.to_series() for idx in indices], ignore_index=True)
     if index_unique is not None:
         names = names.str.cat(label_col.map(str, na_action="ignore"), sep=index_unique)
     return pd.Index(names)
+
+
+def _suffixed_names(indices: Sequence[pd.Index], keys: Sequence[str], sep: str) -> pd.Index:
+    """``{name}{sep}{key}`` for the names of each index and its key, concatenated: what
+    ``Series.str.cat`` gives for string names, without pandas' per-column machinery."""
+    out = np.empty(sum(len(idx) for idx in indices), dtype=object)
+    start = 0
+    for idx, key in zip(indices, keys):
+        stop = start + len(idx)
+        np.add(idx._values, sep + key, out=out[start:stop])
+        start = stop
+    return pd.Index(out, dtype=object, name=_consensus_name(indices), copy=False)
+
+
+def _consensus_name(indices: Sequence[pd.Index]) -> Any:
+    """The name ``pandas.concat`` gives concatenated series: the first one's while the
+    others compare equal to it (so a NaN name is dropped), else None."""
+    name = indices[0].name
+    for idx in indices[1:]:
+        try:
+            if idx.name != name:
+                name = None
+        except ValueError:
+            name = None
+    return name
 
 
 def _reindex_element(value: Any, plan: Reindex, names: pd.Index, *, axis: int) -> Any:
@@ -230,15 +259,18 @@ def concat(
 
     label_col = pd.Categorical.from_codes(np.repeat(np.arange(len(adatas)), sizes), categories=keys)
     index = _concat_keys_index(adatas, axis, label_col, index_unique)
-    alt_index = merge_indices([_names(a, alt_axis) for a in adatas], join=join)
-    plans = [Reindex.between(_names(a, alt_axis), alt_index) for a in adatas]
+    alt_index, plans = align_indices([_names(a, alt_axis) for a in adatas], join=join)
 
     annots = [getattr(a, axis_name) for a in adatas]
     check_combinable_columns([df.columns for df in annots], join=join)
     annot = concat_frames(annots, join=join, index=index)
     if label is not None:
         annot[label] = label_col
-    alt_annot = merge_frames([getattr(a, alt_name) for a in adatas], alt_index, merge_fn)
+    if merge is None:
+        # nothing is kept, so the inputs' annotations need no aligning (a reindex per input)
+        alt_annot = pd.DataFrame(index=alt_index)
+    else:
+        alt_annot = merge_frames([getattr(a, alt_name) for a in adatas], alt_index, merge_fn)
 
     X = _concat_X(adatas, plans, axis, fill_value, force_lazy)
 

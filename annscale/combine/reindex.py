@@ -8,7 +8,7 @@ values is a gather that never densifies sparse data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property, reduce
 from typing import Any, Literal
@@ -19,8 +19,10 @@ import scipy.sparse as sp
 
 __all__ = [
     "Reindex",
+    "align_indices",
     "default_fill_value",
     "dense_reindexed_dtype",
+    "is_plain_str_index",
     "merge_indices",
     "reindex_dense",
     "reindex_sparse",
@@ -44,15 +46,123 @@ def resolve_axis(axis: Any) -> tuple[Literal[0, 1], Literal["obs", "var"]]:
 def merge_indices(indices: Iterable[pd.Index], join: Join) -> pd.Index:
     """The names of the other axis in the result: intersection or (sorted) union.
 
-    Uses pandas' set operations, whose ordering is what anndata produces: an intersection
-    keeps the order of the first index, a union is sorted unless all indexes are equal.
+    The result is pandas' pairwise ``reduce`` of ``Index.intersection``/``Index.union``
+    (what anndata computes): an intersection keeps the order of the first index, a union is
+    sorted unless all non-empty indexes are equal (then it is the first of them, as is). For
+    many indexes of unique strings it is computed from one factorization
+    (:func:`align_indices`) instead of one set operation per input.
     """
+    return align_indices(indices, join, plans=False)[0]
+
+
+def align_indices(
+    indices: Iterable[pd.Index], join: Join, *, plans: bool = True
+) -> tuple[pd.Index, list[Reindex]]:
+    """The merged names (as :func:`merge_indices`) and each input's :class:`Reindex` onto them.
+
+    When every index is a plain ``object`` index of unique strings, all names are factorized
+    once and both the merged index and the maps come from the codes; otherwise (duplicates,
+    other values or dtypes) pandas' set operations and ``get_indexer`` are used, with their
+    errors. With ``plans=False`` the maps are not computed (an empty list is returned).
+    """
+    indices = list(indices)
+    if join not in ("inner", "outer"):
+        msg = f"`join` must be one of 'inner' or 'outer', got {join!r}"
+        raise ValueError(msg)
+    fast = _align_unique_strings(indices, join)
+    if fast is not None:
+        merged, positions = fast
+        return merged, [Reindex.from_positions(p, len(merged)) for p in positions] if plans else []
     if join == "inner":
-        return reduce(lambda x, y: x.intersection(y), indices)
-    if join == "outer":
-        return reduce(lambda x, y: x.union(y), indices)
-    msg = f"`join` must be one of 'inner' or 'outer', got {join!r}"
-    raise ValueError(msg)
+        merged = reduce(lambda x, y: x.intersection(y), indices)
+    else:
+        merged = reduce(lambda x, y: x.union(y), indices)
+    return merged, [Reindex.between(idx, merged) for idx in indices] if plans else []
+
+
+def is_plain_str_index(idx: pd.Index) -> bool:
+    """An ``object`` index holding only strings (no missing values), not a subclass."""
+    return (
+        type(idx) is pd.Index
+        and idx.dtype == object
+        and idx.inferred_type in ("string", "empty")  # cached by pandas
+    )
+
+
+def _setop_name(indices: Sequence[pd.Index], join: Join) -> Hashable:
+    """The name pandas gives the pairwise ``reduce`` of set operations over ``indices``.
+
+    Pandas keeps a name while the names match (``None`` otherwise); which operand's name is
+    kept depends on the branch taken (for a union of an empty index with a non-empty one,
+    the non-empty one's), so the same reduce is run over one- or zero-element probes that
+    take the same branches as the real indexes.
+    """
+    names = [idx.name for idx in indices]
+    if all(n is names[0] for n in names):
+        return names[0]
+    if join == "inner":  # every branch of intersection names by (self, other)
+        probes = [pd.Index([], dtype=object, name=n) for n in names]
+        return reduce(lambda x, y: x.intersection(y), probes).name
+    probes = [pd.Index(["-"] if len(idx) else [], dtype=object, name=idx.name) for idx in indices]
+    return reduce(lambda x, y: x.union(y), probes).name
+
+
+def _renamed(idx: pd.Index, name: Hashable) -> pd.Index:
+    """``idx`` under ``name``, as pandas' set operations return an operand unchanged."""
+    return idx if idx.name is name else idx.rename(name)
+
+
+def _align_unique_strings(
+    indices: Sequence[pd.Index], join: Join
+) -> tuple[pd.Index, list[np.ndarray]] | None:
+    """The merged index and, per input, the position of each of its names in it (-1: not
+    kept), or None when not every index is a plain ``object`` index of unique strings.
+
+    Reproduces pandas' pairwise reduce for such indexes: a union is the first non-empty
+    index when every non-empty index equals it, else the sorted union; an intersection is
+    the first index's names present in every index, in its order.
+    """
+    if not indices or not all(is_plain_str_index(idx) for idx in indices):
+        return None
+    name = _setop_name(indices, join)
+    first = indices[0]
+    if all(first.equals(idx) for idx in indices[1:]):
+        # the common case of inputs sharing their names: no hashing beyond one uniqueness check
+        if not first.is_unique:
+            return None
+        return _renamed(first, name), [np.arange(len(first), dtype=np.intp) for _ in indices]
+    lengths = [len(idx) for idx in indices]
+    codes, uniques = pd.factorize(np.concatenate([idx._values for idx in indices]))
+    codes = codes.astype(np.intp, copy=False)
+    n_unique = len(uniques)
+    bounds = np.cumsum([0, *lengths])
+    per_input = [codes[bounds[i] : bounds[i + 1]] for i in range(len(indices))]
+    present = np.zeros(n_unique, dtype=np.intp)  # how many inputs hold each name
+    for c in per_input:
+        seen = np.bincount(c, minlength=n_unique)
+        if len(c) and seen.max() > 1:
+            return None  # duplicated names: pandas' own rules (and errors) apply
+        present += seen
+    position = np.full(n_unique, -1, dtype=np.intp)  # name code -> position in the result
+    if join == "inner":
+        keep = present[per_input[0]] == len(indices)
+        kept = per_input[0][keep]
+        position[kept] = np.arange(len(kept))
+        if bool(keep.all()):
+            merged = _renamed(first, name)
+        else:
+            merged = pd.Index(first._values[keep], dtype=object, name=name)
+    else:
+        non_empty = [i for i, n in enumerate(lengths) if n]
+        head = non_empty[0] if non_empty else 0
+        if all(indices[head].equals(indices[i]) for i in non_empty[1:]):
+            merged = _renamed(indices[head], name)
+            position[per_input[head]] = np.arange(lengths[head])
+        else:
+            order = np.argsort(uniques)
+            merged = pd.Index(uniques[order], dtype=object, name=name)
+            position[order] = np.arange(n_unique)
+    return merged, [position[c] for c in per_input]
 
 
 def default_fill_value(any_sparse: bool) -> float | int:
@@ -77,6 +187,18 @@ class Reindex:
         """The map from names ``old`` to names ``new`` (names must be unique in ``old``)."""
         take = np.asarray(old.get_indexer(new), dtype=np.intp)
         return cls(take, len(old), bool(new.equals(old)))
+
+    @classmethod
+    def from_positions(cls, positions: np.ndarray, new_len: int) -> Reindex:
+        """The map for an input whose ``i``-th name is at ``positions[i]`` of a result of
+        ``new_len`` names (-1: not kept); the input's names must be unique."""
+        take = np.full(new_len, -1, dtype=np.intp)
+        kept = positions >= 0
+        take[positions[kept]] = np.flatnonzero(kept)
+        no_change = len(positions) == new_len and bool(
+            (positions == np.arange(new_len, dtype=np.intp)).all()
+        )
+        return cls(take, len(positions), no_change)
 
     @classmethod
     def prefix(cls, old_len: int, new_len: int) -> Reindex:
