@@ -134,8 +134,9 @@ def write_h5ad(
         layer passes to HDF5); the ``compression`` arguments above take precedence.
 
     Lazy objects stream: each dask array element is computed block by block in parallel
-    on the active scheduler, with bounded lookahead, and appended in order by this process
-    (HDF5 has one writer; :func:`annscale.writeout.write_dask_h5`), so memory holds a few
+    on the active scheduler, with bounded lookahead, and written in place by its task (an
+    uncompressed local file, a local scheduler, offsets known up front) or else appended in
+    order by this process (:func:`annscale.writeout.write_dask_h5`), so memory holds a few
     blocks whatever the size.
 
     The file is written beside the target and renamed over it only when complete; a remote

@@ -1,4 +1,5 @@
-"""Direct reads of uncompressed 1-d HDF5 datasets of local files, by element range.
+"""Direct reads of uncompressed 1-d HDF5 datasets of local files, by element range, and
+direct writes into datasets allocated for them.
 
 Every h5py read costs tens of microseconds and holds h5py's global lock, so a selection of
 thousands of rows (one ``data`` and one ``indices`` read per merged range) is dominated by
@@ -12,6 +13,14 @@ fsspec, unallocated chunks, non-numeric dtypes) is read through h5py as before.
 
 Layouts are looked up once per file and dataset (per process, keyed by the file's identity so
 a rewritten file is looked up again); each read opens the file read-only for ``preadv``.
+
+Writes: a dataset created contiguous with its storage allocated up front and never filled by
+HDF5 (``create_array(..., allocate=True)``) is a byte range of the file that HDF5 will not
+touch again. :func:`write_target` gives its address (path, file identity, offset) — a small
+picklable value a task carries — and :func:`write_at` writes elements into it with
+``os.pwrite`` from any thread or process of this machine, in parallel and without h5py's
+lock, while the writer keeps the file open. Such a dataset must never be written through
+HDF5 as well (HDF5's sieve buffer could write stale bytes back over it).
 """
 
 from __future__ import annotations
@@ -27,7 +36,16 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 
-__all__ = ["RawLayout", "mapped_pairs", "raw_layout", "read_ranges"]
+__all__ = [
+    "RawLayout",
+    "WriteTarget",
+    "mapped_pairs",
+    "raw_layout",
+    "read_ranges",
+    "writable_in_place",
+    "write_at",
+    "write_target",
+]
 
 
 @dataclass(frozen=True)
@@ -251,3 +269,70 @@ def _view(mapped: mmap.mmap, layout: RawLayout, lo: int, hi: int) -> np.ndarray:
     i = int(np.searchsorted(layout.run_starts, lo, side="right")) - 1
     offset = int(layout.run_offsets[i]) + (lo - int(layout.run_starts[i])) * layout.dtype.itemsize
     return np.frombuffer(mapped, dtype=layout.dtype, count=hi - lo, offset=offset)
+
+
+@dataclass(frozen=True)
+class WriteTarget:
+    """Where the elements of a contiguous, allocated dataset lie in a local file: what a
+    task needs to write them (see :func:`write_at`)."""
+
+    path: str
+    inode: int
+    offset: int
+    dtype: np.dtype
+    length: int
+
+
+def writable_in_place(file: h5py.File) -> bool:
+    """Whether datasets of ``file`` can be written with :func:`write_at`: a local file
+    (default driver) open for writing, still at its path."""
+    try:
+        if file.driver != "sec2" or file.mode != "r+":
+            return False
+        return os.stat(file.filename).st_ino == os.fstat(file.id.get_vfd_handle()).st_ino
+    except (OSError, ValueError):
+        return False
+
+
+def write_target(dset: h5py.Dataset) -> WriteTarget | None:
+    """The address of ``dset``'s elements if it is a contiguous, unfiltered, allocated
+    numeric dataset of a file :func:`writable_in_place`; None otherwise (and for empty
+    datasets, which have no storage)."""
+    f = dset.file
+    if not writable_in_place(f) or dset.dtype.kind not in "biuf" or not dset.size:
+        return None
+    plist = dset.id.get_create_plist()
+    if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters():
+        return None
+    offset = dset.id.get_offset()
+    if offset is None or dset.id.get_storage_size() < dset.size * dset.dtype.itemsize:
+        return None
+    inode = os.fstat(f.id.get_vfd_handle()).st_ino
+    return WriteTarget(f.filename, inode, int(offset), np.dtype(dset.dtype), int(dset.size))
+
+
+def write_at(target: WriteTarget, start: int, values: np.ndarray) -> None:
+    """Write ``values`` (converted to the target's dtype, C order) as elements
+    ``start, start + 1, ...`` of ``target`` (flat positions, C order for n-d datasets)."""
+    values = np.ascontiguousarray(values, dtype=target.dtype).reshape(-1)
+    if start < 0 or start + values.size > target.length:
+        raise IndexError(
+            f"elements [{start}, {start + values.size}) outside [0, {target.length}) of the "
+            f"dataset at byte {target.offset} of {target.path}"
+        )
+    if not values.size:
+        return
+    view = memoryview(values).cast("B")
+    offset = target.offset + start * target.dtype.itemsize
+    fd = os.open(target.path, os.O_WRONLY)
+    try:
+        if os.fstat(fd).st_ino != target.inode:
+            raise OSError(f"{target.path} was replaced while being written")
+        done = 0
+        while done < len(view):
+            n = os.pwrite(fd, view[done:], offset + done)
+            if n <= 0:
+                raise OSError(f"could not write {len(view) - done} bytes to {target.path}")
+            done += n
+    finally:
+        os.close(fd)

@@ -211,8 +211,9 @@ def write_dask_sparse(group: Group, key: str, value: Any, ctx: WriteContext) -> 
     """Write a dask array of CSR (or CSC) chunks through the write-out engine.
 
     Blocks along the major axis are written by the engine's tasks (zarr: chunk-owned writes
-    after a nonzero-counting pass) or appended in order by one writer with bounded
-    lookahead (HDF5); the matrix is never gathered whole (see :mod:`annscale.writeout`).
+    after a nonzero-counting pass) or, for HDF5, written in place by the tasks when every
+    block's nonzeros are known from the stored inputs, else appended in order by one writer
+    with bounded lookahead; the matrix is never gathered whole (see :mod:`annscale.writeout`).
     """
     from ..writeout.dispatch import write_dask_element
 

@@ -215,6 +215,8 @@ class Group(Element):
 
         Options: ``compression``/``compression_opts`` (HDF5 filters; for zarr ``"gzip"``
         maps to a gzip codec), ``chunks``, ``resizable`` (HDF5 ``maxshape=None``),
+        ``allocate`` (HDF5: contiguous storage reserved at creation and never filled, for
+        writers that write its bytes in place; no data, filters or chunks),
         ``shards`` and ``compressors`` (zarr). Options the backend has no use for are ignored.
         """
         raise NotImplementedError
@@ -350,6 +352,14 @@ class H5Group(_H5Mixin, Group):
                     kw["chunks"] = (1024,) * len(shape) if len(shape) == 1 else True
             if options.get("chunks") is not None:
                 kw["chunks"] = options["chunks"]
+            if options.get("allocate"):
+                if data is not None or kw:
+                    raise ValueError("allocate=True is for contiguous, unfiltered empty arrays")
+                # contiguous bytes reserved now and never filled by HDF5: written in place
+                # by other writers (annscale.lazy.h5raw.write_at) at the offset HDF5 reports
+                dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+                dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+                kw.update(dcpl=dcpl, fill_time="never")
         try:
             ds = self.handle.create_dataset(key, data=data, shape=shape, dtype=dtype, **kw)
         except (TypeError, ValueError) as e:

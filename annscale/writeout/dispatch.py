@@ -10,7 +10,8 @@
   e.g. ``annscale.io.write_elem(zarr_group, "X", x)``): :func:`.zarr.write_dask_zarr` now,
   as one graph;
 * HDF5, and zarr stores tasks cannot reach (in-memory, zip): :func:`.h5.write_dask_h5`,
-  blocks written in order by this process. :func:`annscale.write_h5ad` computes blocks in
+  blocks written in order by this process (or, for local uncompressed HDF5 files, by their
+  own tasks at offsets known up front). :func:`annscale.write_h5ad` computes blocks in
   parallel with a bounded lookahead (:data:`LOOKAHEAD_OPTION`, see :func:`h5_lookahead`);
   a bare element write (``annscale.io.write_elem``) computes one block at a time, as
   anndata does.
@@ -143,10 +144,9 @@ def write_dask_element(group: Group, key: str, x: da.Array, ctx: Any) -> Element
             index_dtype=index_dtype,
         )
         return group[key]
-    nnz = None
-    if fmt is not None and index_dtype is None:  # int32 indptr if the stored inputs allow
-        counts = stored_block_nnz(x, fmt)
-        nnz = None if counts is None else int(counts.sum())
+    # nonzeros per block from the inputs' stored indptr: int32 indptr if they allow, and
+    # blocks that write themselves in place (each knows its offsets)
+    counts = stored_block_nnz(x, fmt) if fmt is not None else None
     write_dask_h5(
         group,
         key,
@@ -155,7 +155,7 @@ def write_dask_element(group: Group, key: str, x: da.Array, ctx: Any) -> Element
         compression_opts=options.get("compression_opts"),
         chunks=options.get("chunks") if sparse_format(x) is None else None,
         index_dtype=index_dtype,
-        nnz=nnz,
+        block_nnz=counts,
         lookahead=int(ctx.options.get(LOOKAHEAD_OPTION, 1)),
     )
     return group[key]

@@ -1,9 +1,10 @@
-"""Writing dask arrays into HDF5 (.h5ad) with one writer and bounded memory.
+"""Writing dask arrays into HDF5 (.h5ad) with bounded memory.
 
-HDF5 files have a single writer, so blocks are *computed* in parallel on annscale's
-scheduler but *written* by the calling thread, in order
-(:func:`annscale.scheduler.ordered_results`): at most ``lookahead`` blocks are
-being computed or held at any time, whatever the size of the array.
+Blocks are computed in parallel on annscale's scheduler, at most ``lookahead`` of them
+being computed or held at any time whatever the size of the array
+(:func:`annscale.scheduler.ordered_results`). HDF5 itself has a single writer: blocks are
+written through it by the calling thread, in order — unless the datasets can be written in
+place, where each block's task writes its own bytes (see "Blocks that write themselves").
 
 Dense arrays
     The dataset is created at full size up front; each block is written in place at its
@@ -19,6 +20,17 @@ rechunked to one block)
     twice), so ``indptr`` is int64 unless the total is known to stay below 2**31 - 1 —
     because the shape bounds it or the caller passes ``nnz``.
 
+Blocks that write themselves
+    When the file is local and the datasets uncompressed and contiguous, and the scheduler
+    is local, the writer does not have to be the bottleneck: datasets are created at their
+    final size with their storage allocated (:mod:`annscale.lazy.h5raw`), and each block's
+    task writes its bytes at its own offset with ``os.pwrite`` in the thread that computed
+    it (no h5py lock, the GIL released), so computing and writing overlap across threads.
+    Dense arrays qualify when blocks span all but the first axis (each block is then one
+    byte range); sparse arrays when every block's nonzeros are known up front
+    (``block_nnz``, e.g. from the inputs' stored ``indptr``), which gives every block its
+    offsets. The calling thread only waits for results and counts progress.
+
 Memory bound: ``lookahead`` blocks (computed or waiting) plus the one being written and
 its dtype conversion, independent of the number of blocks. Read per block: whatever
 computing that block reads (its own task graph). Written per block: its slice of each
@@ -31,12 +43,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 
 from ..errors import CorruptElementError, StorageError
+from ..lazy import h5raw
 from ..progress import block_progress
-from ..scheduler import ordered_results
+from ..scheduler import active_client, ordered_results
 from ..storage.elements import Group
 from . import plan as _plan
 from .zarr import _as_major, sparse_format
@@ -58,6 +72,7 @@ def write_dask_h5(
     chunks: int | tuple[int, ...] | None = None,
     nnz: int | None = None,
     index_dtype: Any = None,
+    block_nnz: np.ndarray | None = None,
 ) -> None:
     """Write dask array ``x`` as ``group[key]`` of an open, writable HDF5 file.
 
@@ -84,6 +99,10 @@ def write_dask_h5(
     index_dtype
         Sparse only: dtype of ``indices`` and ``indptr`` (anndata writes int64 for dask
         sources); default as described above.
+    block_nnz
+        Sparse only: the nonzeros of each major-axis block, if known (implies ``nnz``); lets
+        blocks write themselves in place (see the module docstring). A block that turns out
+        to hold another number raises :class:`~annscale.errors.CorruptElementError`.
     """
     if not isinstance(group, Group):
         raise TypeError(f"write_dask_h5 needs a group to write into, got {type(group).__name__}")
@@ -93,9 +112,32 @@ def write_dask_h5(
     if fmt is None:
         _write_dense(group, key, x, compression, compression_opts, lookahead, chunks)
     else:
+        if block_nnz is not None:
+            block_nnz = np.asarray(block_nnz, dtype=np.int64)
+            nnz = int(block_nnz.sum())
         _write_sparse(
-            group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz, index_dtype
+            group,
+            key,
+            x,
+            fmt,
+            compression,
+            compression_opts,
+            lookahead,
+            chunks,
+            nnz,
+            index_dtype,
+            block_nnz,
         )
+
+
+def _in_place(group: Group) -> bool:
+    """Whether blocks can write themselves into ``group``'s file (local HDF5 file, local
+    scheduler: the tasks run on this machine)."""
+    return (
+        group.backend == "hdf5"
+        and active_client() is None
+        and h5raw.writable_in_place(group.handle.file)
+    )
 
 
 def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks) -> None:
@@ -103,6 +145,13 @@ def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks
         raise TypeError(f"write_dask_h5 writes numeric arrays; got dtype {x.dtype}")
     if isinstance(chunks, (int, np.integer)):
         chunks = (int(chunks),) * x.ndim
+    in_place = (
+        compression is None
+        and chunks is None
+        and x.ndim >= 1
+        and all(len(c) == 1 for c in x.chunks[1:])
+        and _in_place(group)
+    )
     arr = group.create_array(
         key,
         shape=x.shape,
@@ -110,7 +159,12 @@ def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks
         chunks=chunks,
         compression=compression,
         compression_opts=compression_opts,
+        allocate=in_place,
     )
+    target = h5raw.write_target(arr.handle) if in_place else None
+    if target is not None:
+        _write_dense_in_place(arr, x, target, lookahead)
+        return
     blocks = _block_delayeds(x)
     starts = [np.concatenate([[0], np.cumsum(c)]).astype(int) for c in x.chunks]
     grid = list(np.ndindex(*blocks.shape))
@@ -125,8 +179,49 @@ def _write_dense(group, key, x, compression, compression_opts, lookahead, chunks
             bar.update()
 
 
+def _write_dense_in_place(arr, x, target, lookahead) -> None:
+    """Blocks of rows (spanning the other axes) written by their own tasks."""
+    row = int(np.prod(x.shape[1:], dtype=np.int64))
+    starts = np.concatenate([[0], np.cumsum(x.chunks[0])]).astype(np.int64)
+    blocks = _block_delayeds(x).reshape(-1)
+    tasks = [
+        _dense_block_writer(
+            blocks[b],
+            target,
+            (int(starts[b + 1] - starts[b]), *x.shape[1:]),
+            int(starts[b]) * row,
+            arr.source,
+            arr.path,
+        )
+        for b in range(len(blocks))
+    ]
+    with block_progress(len(tasks), arr.path) as bar:
+        for _ in ordered_results(tasks, lookahead):
+            bar.update()
+
+
+@dask.delayed(pure=False)
+def _dense_block_writer(value, target, shape, start, source, element) -> None:
+    value = np.asarray(value)
+    if value.shape != shape:
+        raise CorruptElementError(
+            f"a block has shape {value.shape}, expected {shape}", source=source, element=element
+        )
+    h5raw.write_at(target, start, value)
+
+
 def _write_sparse(
-    group, key, x, fmt, compression, compression_opts, lookahead, chunks, nnz, index_dtype
+    group,
+    key,
+    x,
+    fmt,
+    compression,
+    compression_opts,
+    lookahead,
+    chunks,
+    nnz,
+    index_dtype,
+    block_nnz=None,
 ) -> None:
     if x.ndim != 2:
         raise ValueError(f"sparse arrays must be 2-d, got shape {x.shape}")
@@ -148,6 +243,19 @@ def _write_sparse(
 
     g = group.create_group(key)
     g.set_attrs({"shape": [int(s) for s in x.shape]})
+    if (
+        block_nnz is not None
+        and compression is None
+        and chunks is None
+        and len(block_nnz) == len(x.chunks[major])
+        and _in_place(g)
+    ):
+        if nnz > np.iinfo(ip_dtype).max:
+            raise StorageError(
+                f"{nnz} nonzeros overflow indptr dtype {ip_dtype}", source=g.source, element=g.path
+            )
+        if _write_sparse_in_place(g, x, fmt, dt, ix_dtype, ip_dtype, block_nnz, lookahead):
+            return
     # with the total known, sized up front (resized only if the blocks disagree)
     size = int(nnz) if nnz is not None else 0
     data = g.create_array("data", shape=(size,), dtype=dt, resizable=True, chunks=(chunk,), **opts)
@@ -196,6 +304,74 @@ def _write_sparse(
     if written != size:  # fewer nonzeros than the hint
         data.resize((written,))
         indices.resize((written,))
+
+
+def _write_sparse_in_place(g, x, fmt, dt, ix_dtype, ip_dtype, block_nnz, lookahead) -> bool:
+    """``data``/``indices``/``indptr`` allocated at their final size, each block writing its
+    slices at the offsets ``block_nnz`` gives. False (nothing left behind) if the datasets
+    cannot be written in place after all."""
+    major = 0 if fmt == "csr" else 1
+    n_major = x.shape[major]
+    total = int(block_nnz.sum())
+    names = ("data", "indices", "indptr")
+    arrays = [
+        g.create_array(name, shape=(size,), dtype=dtype, allocate=True)
+        for name, size, dtype in zip(names, (total, total, n_major + 1), (dt, ix_dtype, ip_dtype))
+    ]
+    targets = [h5raw.write_target(a.handle) for a in arrays]
+    if targets[2] is None or (total and None in targets[:2]):
+        for name in names:
+            g.delete(name)
+        return False
+    data_t, indices_t, indptr_t = targets
+    h5raw.write_at(indptr_t, 0, np.zeros(1, dtype=ip_dtype))
+    before = np.concatenate([[0], np.cumsum(block_nnz)]).astype(np.int64)
+    row_starts = np.concatenate([[0], np.cumsum(x.chunks[major])]).astype(np.int64)
+    blocks = _block_delayeds(x).reshape(-1)
+    tasks = [
+        _sparse_block_writer(
+            blocks[b],
+            fmt,
+            b,
+            (int(row_starts[b]), int(row_starts[b + 1])),
+            (int(before[b]), int(before[b + 1])),
+            (data_t, indices_t, indptr_t),
+            g.source,
+            g.path,
+        )
+        for b in range(len(blocks))
+    ]
+    with block_progress(len(tasks), g.path) as bar:
+        for _ in ordered_results(tasks, lookahead):
+            bar.update()
+    return True
+
+
+@dask.delayed(pure=False)
+def _sparse_block_writer(value, fmt, b, rows, nonzeros, targets, source, element) -> None:
+    m = _as_major(value, fmt)
+    del value
+    major = 0 if fmt == "csr" else 1
+    (r0, r1), (n0, n1) = rows, nonzeros
+    if m.shape[major] != r1 - r0:
+        raise CorruptElementError(
+            f"block {b} has {m.shape[major]} major-axis entries, expected {r1 - r0}",
+            source=source,
+            element=element,
+        )
+    n = int(m.indptr[-1])
+    if n != n1 - n0:
+        raise CorruptElementError(
+            f"block {b} has {n} nonzeros where the stored indptr of its inputs says {n1 - n0}",
+            source=source,
+            element=element,
+        )
+    data_t, indices_t, indptr_t = targets
+    if n:
+        h5raw.write_at(data_t, n0, m.data[:n])
+        h5raw.write_at(indices_t, n0, m.indices[:n])
+    if r1 > r0:
+        h5raw.write_at(indptr_t, r0 + 1, m.indptr[1:].astype(np.int64) + n0)
 
 
 def _block_delayeds(x: da.Array) -> np.ndarray:

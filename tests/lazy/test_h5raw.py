@@ -67,3 +67,46 @@ def test_file_replaced_after_open_is_read_through_hdf5(tmp_path):
         assert f["d"][:3].tolist() == [0, 1, 2]
     finally:
         f.close()
+
+
+def test_write_targets_of_allocated_datasets(tmp_path):
+    from annscale.storage.open import open_root
+
+    path = str(tmp_path / "w.h5")
+    with open_root(path, "w", kind="h5ad") as root:
+        arr = root.create_array("a", shape=(10, 3), dtype=np.float32, allocate=True)
+        target = h5raw.write_target(arr.handle)
+        assert target is not None and target.length == 30
+        h5raw.write_at(target, 3, np.arange(27, dtype=np.float64))  # converted to float32
+        h5raw.write_at(target, 0, np.array([7, 8, 9]))
+        with pytest.raises(IndexError, match=r"elements \[28, 31\) outside \[0, 30\)"):
+            h5raw.write_at(target, 28, np.zeros(3))
+        # not for datasets HDF5 fills, filters or has not allocated
+        plain = root.create_array("b", shape=(10,), dtype=np.int32)
+        zipped = root.create_array("c", shape=(10,), dtype=np.int32, compression="gzip")
+        empty = root.create_array("e", shape=(0,), dtype=np.int32, allocate=True)
+        assert h5raw.write_target(plain.handle) is None  # contiguous storage allocated late
+        assert h5raw.write_target(zipped.handle) is None
+        assert h5raw.write_target(empty.handle) is None
+        with pytest.raises(ValueError, match="allocate=True"):
+            root.create_array("d", shape=(10,), dtype=np.int32, allocate=True, chunks=(5,))
+    with h5py.File(path, "r") as f:
+        expected = np.concatenate([[7, 8, 9], np.arange(27)]).reshape(10, 3)
+        np.testing.assert_array_equal(f["a"][()], expected)
+    with h5py.File(path, "r") as f:  # read-only files are not written in place
+        assert h5raw.write_target(f["a"]) is None
+
+
+def test_write_at_refuses_a_replaced_file(tmp_path):
+    from annscale.storage.open import open_root
+
+    path = str(tmp_path / "w.h5")
+    with open_root(path, "w", kind="h5ad") as root:
+        arr = root.create_array("a", shape=(4,), dtype=np.int64, allocate=True)
+        target = h5raw.write_target(arr.handle)
+        os.rename(path, str(tmp_path / "moved.h5"))
+        with open(path, "wb") as f:
+            f.write(b"\0" * 4096)
+        with pytest.raises(OSError, match="replaced while being written"):
+            h5raw.write_at(target, 0, np.arange(4))
+        assert not h5raw.writable_in_place(arr.handle.file)

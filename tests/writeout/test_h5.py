@@ -124,3 +124,100 @@ def test_ordered_results_keeps_order_and_bounds_work_in_flight():
             live["now"] -= 1  # consumed: the block's memory may be freed
     assert seen == list(range(20))
     assert live["max"] <= 3
+
+
+def _block_counts(x, fmt):
+    """Nonzeros of each major-axis block (``x`` has one block along the minor axis)."""
+    return np.array([int(b.compute().nnz) for b in x.to_delayed().reshape(-1)])
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_blocks_write_themselves_in_place(tmp_path, fmt, monkeypatch):
+    """With every block's nonzeros known, datasets are allocated at their final size and
+    each block's task writes its bytes itself (h5raw.write_at), in parallel."""
+    from annscale.lazy import h5raw
+
+    x = sparse_dask((57, 23), 8, fmt=fmt, density=0.2, seed=2, empty=(2,))
+    counts = _block_counts(x, fmt)
+    threads = set()
+    real = h5raw.write_at
+
+    def spy(target, start, values):
+        threads.add(threading.get_ident())
+        real(target, start, values)
+
+    monkeypatch.setattr(h5raw, "write_at", spy)
+    path = str(tmp_path / "a.h5ad")
+    with open_root(path, "w", kind="h5ad") as root:
+        write_dask_h5(root, "X", x, lookahead=3, block_nnz=counts)
+    assert threads - {threading.get_ident()}  # written by the computing threads
+    with h5py.File(path, "r") as f:
+        for name in ("data", "indices", "indptr"):
+            assert f[f"X/{name}"].chunks is None  # contiguous, as anndata writes
+        assert f["X/indptr"].dtype == np.int32
+        assert f["X/data"].shape == (int(counts.sum()),)
+    assert_same(read_back_h5(path, "X", fmt), x.compute())
+
+
+def test_sparse_in_place_wrong_block_nnz_is_a_clear_error(tmp_path):
+    from annscale.errors import CorruptElementError
+
+    x = sparse_dask((40, 10), 10, density=0.3, seed=3)
+    counts = _block_counts(x, "csr")
+    counts[1] += 1
+    path = str(tmp_path / "bad.h5ad")
+    with pytest.raises(CorruptElementError, match=r"block 1 has \d+ nonzeros") as info:
+        with open_root(path, "w", kind="h5ad") as root:
+            write_dask_h5(root, "X", x, lookahead=2, block_nnz=counts)
+    assert info.value.element == "/X" and "bad.h5ad" in str(info.value)
+
+
+def test_sparse_with_compression_or_chunks_is_written_through_hdf5(tmp_path):
+    x = sparse_dask((30, 12), 7, density=0.3, seed=5)
+    counts = _block_counts(x, "csr")
+    path = str(tmp_path / "c.h5ad")
+    with open_root(path, "w", kind="h5ad") as root:
+        write_dask_h5(root, "X", x, compression="gzip", block_nnz=counts)
+        write_dask_h5(root, "Y", x, chunks=16, block_nnz=counts)
+    with h5py.File(path, "r") as f:
+        assert f["X/data"].compression == "gzip"
+        assert f["Y/data"].chunks == (16,)
+        assert f["Y/indptr"].dtype == np.int32  # the total is known
+    for key in ("X", "Y"):
+        assert_same(read_back_h5(path, key, "csr"), x.compute())
+
+
+@pytest.mark.parametrize(
+    ("chunks", "in_place"), [((10, 17), True), ((10, 6), False), ((45, 17), True)]
+)
+def test_dense_row_blocks_write_themselves_in_place(tmp_path, monkeypatch, chunks, in_place):
+    from annscale.lazy import h5raw
+
+    calls = []
+    real = h5raw.write_at
+    monkeypatch.setattr(h5raw, "write_at", lambda *a: calls.append(a[1]) or real(*a))
+    x = dense_dask((45, 17), chunks, seed=4, dtype=np.float64)
+    path = str(tmp_path / "d.h5ad")
+    with open_root(path, "w", kind="h5ad") as root:
+        write_dask_h5(root, "X", x, lookahead=3)
+    assert bool(calls) == in_place
+    if in_place:  # flat element offsets of the row blocks
+        assert sorted(calls) == [r * 17 for r in range(0, 45, chunks[0])]
+    assert_same(read_back_h5(path, "X", None), x.compute())
+
+
+def test_in_place_writes_from_a_process_pool(tmp_path):
+    """Tasks carry the file's address (path, inode, offset): blocks computed in other
+    processes write their bytes themselves."""
+    import annscale
+
+    x = sparse_dask((60, 20), 15, density=0.2, seed=8)
+    counts = _block_counts(x, "csr")
+    d = dense_dask((60, 5), (15, 5), seed=8)
+    path = str(tmp_path / "p.h5ad")
+    with annscale.settings.override(scheduler="processes"):
+        with open_root(path, "w", kind="h5ad") as root:
+            write_dask_h5(root, "X", x, lookahead=2, block_nnz=counts)
+            write_dask_h5(root, "D", d, lookahead=2)
+    assert_same(read_back_h5(path, "X", "csr"), x.compute())
+    assert_same(read_back_h5(path, "D", None), d.compute())
