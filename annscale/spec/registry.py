@@ -117,9 +117,8 @@ def registered_specs() -> list[tuple[NodeKind, IOSpec]]:
 
 def get_spec(elem: Element) -> IOSpec:
     """The element's ``IOSpec``; ``IOSpec("", "")`` when it has no encoding attributes."""
-    attrs = elem.handle.attrs
-    t = attrs.get("encoding-type", "")
-    v = attrs.get("encoding-version", "")
+    t = elem.attr("encoding-type", "")
+    v = elem.attr("encoding-version", "")
     if isinstance(t, bytes):
         t = t.decode()
     if isinstance(v, bytes):

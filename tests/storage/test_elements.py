@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import h5py
 import numpy as np
 import pytest
 
@@ -123,3 +124,30 @@ def test_location_is_hashable_picklable_and_stable(tmp_path):
     assert s3.protocol == "s3" and not s3.is_local and s3.name == "x.zarr"
     assert pickle.loads(pickle.dumps(s3)) == s3
     assert s3.token != as_location("s3://bucket/x.zarr").token
+
+
+def test_h5_attributes_read_like_h5py(tmp_path):
+    """Scalar variable-length strings take a fast low-level path; every attribute still
+    reads as h5py reads it (then decoded to plain Python)."""
+    path = tmp_path / "attrs.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["utf8"] = "encodé"
+        f.attrs.create("ascii", "csr_matrix", dtype=h5py.string_dtype("ascii"))
+        f.attrs["fixed"] = np.bytes_(b"0.1.0")
+        f.attrs["strings"] = np.array(["a", "b"], dtype=h5py.string_dtype())
+        f.attrs["shape"] = np.array([3, 4])
+        f.attrs["ordered"] = np.bool_(True)
+        f.attrs["empty"] = h5py.Empty("f")
+    with open_root(str(path), "r") as root:
+        assert root.attrs == {
+            "utf8": "encodé",
+            "ascii": "csr_matrix",
+            "fixed": "0.1.0",
+            "strings": ["a", "b"],
+            "shape": [3, 4],
+            "ordered": True,
+            "empty": h5py.Empty("f"),
+        }
+        assert root.attr("ascii") == "csr_matrix"
+        assert root.attr("missing", "default") == "default"
+        assert all(root.attr(k) == v for k, v in root.attrs.items())
