@@ -221,10 +221,12 @@ def _whole_if_small(part: Any) -> Any:
         return part
     if part.rows is not None or part.cols is not None:
         return part
-    try:
-        nnz = int(get_root(part.location)[part.element.lstrip("/")]["data"].shape[0])
-    except Exception:  # unreadable metadata: materialising will report it
-        return part
+    nnz = part.stored_nnz
+    if nnz is None:
+        try:
+            nnz = int(get_root(part.location)[part.element.lstrip("/")]["data"].shape[0])
+        except Exception:  # unreadable metadata: materialising will report it
+            return part
     if nnz * part.bytes_per_nnz > settings.chunk_target_bytes:
         return part
     n_major = part.stored_shape[0 if part.format == "csr" else 1]

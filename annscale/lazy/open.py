@@ -106,6 +106,7 @@ def lazy_element(elem: Element, location: Location, *, chunks: Any = None) -> An
                 location, elem.path, tuple(int(s) for s in shape), np.dtype(data.dtype),
                 chunks=chunks, format=fmt,
                 bytes_per_nnz=np.dtype(data.dtype).itemsize + np.dtype(indices.dtype).itemsize,
+                stored_nnz=int(data.shape[0]),
             )  # fmt: skip
         return read_elem(elem)
     assert isinstance(elem, Array)

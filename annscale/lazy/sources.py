@@ -185,11 +185,13 @@ class SparseSource(_Source):
     """A stored ``csr_matrix``/``csc_matrix`` group, possibly subset.
 
     ``format`` is ``"csr"`` or ``"csc"``; ``bytes_per_nnz`` the stored bytes of one nonzero
-    (data + indices itemsizes), used to balance chunks.
+    (data + indices itemsizes), used to balance chunks; ``stored_nnz`` the length of the
+    stored ``data`` when known (read at open: deciding chunking then needs no file access).
     """
 
     format: str = "csr"
     bytes_per_nnz: int = 12
+    stored_nnz: int | None = None
 
     def materialize(self) -> da.Array:
         """Build the dask array: reads only ``indptr`` over the selected major-axis span."""
