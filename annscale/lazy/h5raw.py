@@ -311,28 +311,48 @@ def write_target(dset: h5py.Dataset) -> WriteTarget | None:
     return WriteTarget(f.filename, inode, int(offset), np.dtype(dset.dtype), int(dset.size))
 
 
+#: elements converted at a time when the values' dtype differs from the target's: one
+#: reused buffer instead of a converted copy of the whole block (whose fresh pages cost
+#: more to fault in than the conversion itself)
+_CONVERT_BYTES = 4 << 20
+
+
 def write_at(target: WriteTarget, start: int, values: np.ndarray) -> None:
     """Write ``values`` (converted to the target's dtype, C order) as elements
     ``start, start + 1, ...`` of ``target`` (flat positions, C order for n-d datasets)."""
-    values = np.ascontiguousarray(values, dtype=target.dtype).reshape(-1)
-    if start < 0 or start + values.size > target.length:
+    values = np.asarray(values)
+    n = values.size
+    if start < 0 or start + n > target.length:
         raise IndexError(
-            f"elements [{start}, {start + values.size}) outside [0, {target.length}) of the "
+            f"elements [{start}, {start + n}) outside [0, {target.length}) of the "
             f"dataset at byte {target.offset} of {target.path}"
         )
-    if not values.size:
+    if not n:
         return
-    view = memoryview(values).cast("B")
-    offset = target.offset + start * target.dtype.itemsize
+    itemsize = target.dtype.itemsize
     fd = os.open(target.path, os.O_WRONLY)
     try:
         if os.fstat(fd).st_ino != target.inode:
             raise OSError(f"{target.path} was replaced while being written")
-        done = 0
-        while done < len(view):
-            n = os.pwrite(fd, view[done:], offset + done)
-            if n <= 0:
-                raise OSError(f"could not write {len(view) - done} bytes to {target.path}")
-            done += n
+        if values.dtype == target.dtype and values.flags.c_contiguous:
+            _pwrite_all(fd, values.reshape(-1), target.offset + start * itemsize, target.path)
+            return
+        flat = values.reshape(-1)  # a copy only if not contiguous
+        step = max(1, _CONVERT_BYTES // itemsize)
+        buf = np.empty(min(step, n), dtype=target.dtype)
+        for lo in range(0, n, step):
+            piece = buf[: min(step, n - lo)]
+            piece[...] = flat[lo : lo + len(piece)]
+            _pwrite_all(fd, piece, target.offset + (start + lo) * itemsize, target.path)
     finally:
         os.close(fd)
+
+
+def _pwrite_all(fd: int, values: np.ndarray, offset: int, path: str) -> None:
+    view = memoryview(values).cast("B")
+    done = 0
+    while done < len(view):
+        n = os.pwrite(fd, view[done:], offset + done)
+        if n <= 0:
+            raise OSError(f"could not write {len(view) - done} bytes to {path}")
+        done += n

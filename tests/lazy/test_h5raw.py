@@ -110,3 +110,19 @@ def test_write_at_refuses_a_replaced_file(tmp_path):
         with pytest.raises(OSError, match="replaced while being written"):
             h5raw.write_at(target, 0, np.arange(4))
         assert not h5raw.writable_in_place(arr.handle.file)
+
+
+def test_write_at_converts_in_pieces(tmp_path, monkeypatch):
+    """Values of another dtype are converted a few MiB at a time (here 16 bytes)."""
+    from annscale.storage.open import open_root
+
+    monkeypatch.setattr(h5raw, "_CONVERT_BYTES", 16)
+    path = str(tmp_path / "w.h5")
+    values = np.arange(37, dtype=np.int32)
+    with open_root(path, "w", kind="h5ad") as root:
+        arr = root.create_array("a", shape=(40,), dtype=np.int64, allocate=True)
+        target = h5raw.write_target(arr.handle)
+        h5raw.write_at(target, 3, values)
+        h5raw.write_at(target, 0, np.array([9, 0, 8, 0, 7])[::2])  # not contiguous
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["a"][()], np.concatenate([[9, 8, 7], values]))
