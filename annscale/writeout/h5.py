@@ -29,7 +29,7 @@ Blocks that write themselves
     Dense arrays qualify when blocks span all but the first axis (each block is then one
     byte range); sparse arrays when every block's nonzeros are known up front
     (``block_nnz``, e.g. from the inputs' stored ``indptr``), which gives every block its
-    offsets. The calling thread only waits for results and counts progress.
+    offsets, and ``index_dtype`` is left to pick the narrowest index dtypes. The calling thread only waits for results and counts progress.
 
 Memory bound: ``lookahead`` blocks (computed or waiting) plus the one being written and
 its dtype conversion, independent of the number of blocks. Read per block: whatever
@@ -243,8 +243,12 @@ def _write_sparse(
 
     g = group.create_group(key)
     g.set_attrs({"shape": [int(s) for s in x.shape]})
+    # in place only with the narrowest index dtypes (what concat_on_disk writes): widening
+    # int32 indices to a requested int64 is cheaper through HDF5's small conversion buffers
+    # (measured: write_h5ad of a lazily read matrix 0.83 s in place vs 0.66 s through HDF5)
     if (
         block_nnz is not None
+        and index_dtype is None
         and compression is None
         and chunks is None
         and len(block_nnz) == len(x.chunks[major])
