@@ -286,12 +286,18 @@ class WriteTarget:
 def writable_in_place(file: h5py.File) -> bool:
     """Whether datasets of ``file`` can be written with :func:`write_at`: a local file
     (default driver) open for writing, still at its path."""
+    return _writable_inode(file) is not None
+
+
+def _writable_inode(file: h5py.File) -> int | None:
+    """The inode of ``file`` if :func:`writable_in_place`, else None."""
     try:
         if file.driver != "sec2" or file.mode != "r+":
-            return False
-        return os.stat(file.filename).st_ino == os.fstat(file.id.get_vfd_handle()).st_ino
+            return None
+        inode = os.fstat(file.id.get_vfd_handle()).st_ino
+        return inode if os.stat(file.filename).st_ino == inode else None
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def write_target(dset: h5py.Dataset) -> WriteTarget | None:
@@ -299,7 +305,8 @@ def write_target(dset: h5py.Dataset) -> WriteTarget | None:
     numeric dataset of a file :func:`writable_in_place`; None otherwise (and for empty
     datasets, which have no storage)."""
     f = dset.file
-    if not writable_in_place(f) or dset.dtype.kind not in "biuf" or not dset.size:
+    inode = _writable_inode(f)
+    if inode is None or dset.dtype.kind not in "biuf" or not dset.size:
         return None
     plist = dset.id.get_create_plist()
     if plist.get_layout() != h5py.h5d.CONTIGUOUS or plist.get_nfilters():
@@ -307,7 +314,6 @@ def write_target(dset: h5py.Dataset) -> WriteTarget | None:
     offset = dset.id.get_offset()
     if offset is None or dset.id.get_storage_size() < dset.size * dset.dtype.itemsize:
         return None
-    inode = os.fstat(f.id.get_vfd_handle()).st_ino
     return WriteTarget(f.filename, inode, int(offset), np.dtype(dset.dtype), int(dset.size))
 
 

@@ -144,9 +144,10 @@ def write_dask_element(group: Group, key: str, x: da.Array, ctx: Any) -> Element
             index_dtype=index_dtype,
         )
         return group[key]
-    # nonzeros per block from the inputs' stored indptr: int32 indptr if they allow, and
-    # blocks that write themselves in place (each knows its offsets)
-    counts = stored_block_nnz(x, fmt) if fmt is not None else None
+    # nonzeros per block from the inputs' stored indptr, when the index dtypes are left to
+    # the writer: int32 indptr if they allow, and blocks that write themselves in place
+    # (each knows its offsets)
+    counts = stored_block_nnz(x, fmt) if fmt is not None and index_dtype is None else None
     write_dask_h5(
         group,
         key,

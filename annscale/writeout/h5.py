@@ -195,7 +195,12 @@ def _write_dense_in_place(arr, x, target, lookahead) -> None:
         )
         for b in range(len(blocks))
     ]
-    with block_progress(len(tasks), arr.path) as bar:
+    _run_writers(tasks, lookahead, arr.path)
+
+
+def _run_writers(tasks: list, lookahead: int, label: str) -> None:
+    """Run block tasks that write themselves, at most ``lookahead`` at a time."""
+    with block_progress(len(tasks), label) as bar:
         for _ in ordered_results(tasks, lookahead):
             bar.update()
 
@@ -278,12 +283,7 @@ def _write_sparse(
             del value
             n = int(m.indptr[-1])
             r0, r1 = int(row_starts[b]), int(row_starts[b + 1])
-            if m.shape[major] != r1 - r0:
-                raise CorruptElementError(
-                    f"block {b} has {m.shape[major]} major-axis entries, expected {r1 - r0}",
-                    source=g.source,
-                    element=g.path,
-                )
+            _check_major_length(m, major, b, r1 - r0, g.source, g.path)
             if written + n > np.iinfo(ip_dtype).max:
                 raise StorageError(
                     f"{written + n} nonzeros overflow indptr dtype {ip_dtype} (nnz hint {nnz})",
@@ -345,9 +345,7 @@ def _write_sparse_in_place(g, x, fmt, dt, ix_dtype, ip_dtype, block_nnz, lookahe
         )
         for b in range(len(blocks))
     ]
-    with block_progress(len(tasks), g.path) as bar:
-        for _ in ordered_results(tasks, lookahead):
-            bar.update()
+    _run_writers(tasks, lookahead, g.path)
     return True
 
 
@@ -357,12 +355,7 @@ def _sparse_block_writer(value, fmt, b, rows, nonzeros, targets, source, element
     del value
     major = 0 if fmt == "csr" else 1
     (r0, r1), (n0, n1) = rows, nonzeros
-    if m.shape[major] != r1 - r0:
-        raise CorruptElementError(
-            f"block {b} has {m.shape[major]} major-axis entries, expected {r1 - r0}",
-            source=source,
-            element=element,
-        )
+    _check_major_length(m, major, b, r1 - r0, source, element)
     n = int(m.indptr[-1])
     if n != n1 - n0:
         raise CorruptElementError(
@@ -376,6 +369,15 @@ def _sparse_block_writer(value, fmt, b, rows, nonzeros, targets, source, element
         h5raw.write_at(indices_t, n0, m.indices[:n])
     if r1 > r0:
         h5raw.write_at(indptr_t, r0 + 1, m.indptr[1:].astype(np.int64) + n0)
+
+
+def _check_major_length(m, major: int, b: int, expected: int, source, element) -> None:
+    if m.shape[major] != expected:
+        raise CorruptElementError(
+            f"block {b} has {m.shape[major]} major-axis entries, expected {expected}",
+            source=source,
+            element=element,
+        )
 
 
 def _block_delayeds(x: da.Array) -> np.ndarray:
