@@ -2,8 +2,9 @@
 
 Opening reads metadata, ``obs``, ``var`` and ``uns`` (and non-array elements such as data
 frames in ``obsm``); X, layers, obsm/varm arrays, obsp/varp and raw.X become deferred
-sources (:mod:`annscale.lazy.sources`) — no chunk of them, not even ``indptr``, is read until
-their dask array is built on first access.
+sources (:mod:`annscale.lazy.sources`) — no chunk of them is read until their dask array is
+built on first access. (Of a sparse group in a local HDF5 file, the first and last entries
+of ``indptr`` are read: two small reads that tell its number of nonzeros.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from ..spec import containers
 from ..spec.registry import ReadContext, get_spec, read_elem
 from ..storage.cache import get_root
-from ..storage.elements import Array, Element, Group
+from ..storage.elements import Array, Element, Group, H5Array
 from ..storage.location import Location, as_location
 from .sources import DenseSource, SparseSource
 
@@ -107,6 +108,7 @@ def lazy_element(elem: Element, location: Location, *, chunks: Any = None) -> An
                 chunks=chunks, format=fmt,
                 bytes_per_nnz=np.dtype(data.dtype).itemsize + np.dtype(indices.dtype).itemsize,
                 stored_nnz=int(data.shape[0]),
+                indptr_ends=_indptr_ends(elem["indptr"], location),
             )  # fmt: skip
         return read_elem(elem)
     assert isinstance(elem, Array)
@@ -126,3 +128,17 @@ def lazy_element(elem: Element, location: Location, *, chunks: Any = None) -> An
             storage_chunks=tuple(storage_chunks) if storage_chunks is not None else None,
         )  # fmt: skip
     return read_elem(elem)
+
+
+def _indptr_ends(indptr: Element, location: Location) -> tuple[int, int] | None:
+    """``(indptr[0], indptr[-1])`` of a sparse group in a local HDF5 file (cheap reads of
+    an open file), else None (a zarr chunk or a remote request is not worth it at open)."""
+    if not (location.is_local and isinstance(indptr, H5Array)) or indptr.ndim != 1:
+        return None
+    n = indptr.shape[0]
+    if n == 0 or np.dtype(indptr.dtype).kind not in "iu":
+        return None
+    try:
+        return int(indptr.read(slice(0, 1))[0]), int(indptr.read(slice(n - 1, n))[0])
+    except Exception:  # unreadable: reading the chunks will report it
+        return None

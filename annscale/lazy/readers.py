@@ -231,8 +231,10 @@ class SparseRead:
 
     ``take`` (optional) picks, in order and with repetitions, positions within the
     concatenated ranges; ``minor`` (optional) selects along the other axis. ``n_minor`` is the
-    stored length of the other axis; ``major_fraction``/``minor_fraction`` say how selective
-    each is so the more selective one is applied first.
+    stored length of the other axis; ``minor_first`` applies the minor selection first (when
+    it is the more selective one). ``nnz`` (optional) is the number of
+    nonzeros the read returns when known from the stored ``indptr`` at open (a whole major
+    axis): writers use it to place the chunk without opening the file first.
     """
 
     location: Location
@@ -244,6 +246,7 @@ class SparseRead:
     take: np.ndarray | None = None
     minor: Selection = None
     minor_first: bool = False
+    nnz: int | None = None
 
     def __call__(self) -> CSRChunk | CSCChunk:
         return self._checked(self._read)

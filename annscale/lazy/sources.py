@@ -186,12 +186,15 @@ class SparseSource(_Source):
 
     ``format`` is ``"csr"`` or ``"csc"``; ``bytes_per_nnz`` the stored bytes of one nonzero
     (data + indices itemsizes), used to balance chunks; ``stored_nnz`` the length of the
-    stored ``data`` when known (read at open: deciding chunking then needs no file access).
+    stored ``data`` when known (read at open: deciding chunking then needs no file access);
+    ``indptr_ends`` the first and last stored ``indptr`` entries when read at open (a read
+    of the whole major axis then knows its nonzeros, see :class:`SparseRead`).
     """
 
     format: str = "csr"
     bytes_per_nnz: int = 12
     stored_nnz: int | None = None
+    indptr_ends: tuple[int, int] | None = None
 
     def materialize(self) -> da.Array:
         """Build the dask array: reads only ``indptr`` over the selected major-axis span."""
@@ -212,22 +215,30 @@ class SparseSource(_Source):
         name = f"annscale-read-{self._token()}"
 
         def task(starts, stops, take=None) -> SparseRead:
+            starts, stops = np.asarray(starts, np.int64), np.asarray(stops, np.int64)
+            nnz = None
+            whole = len(starts) == 1 and starts[0] == 0 and stops[0] == n_major
+            if whole and take is None and minor is None and self.indptr_ends is not None:
+                nnz = self.indptr_ends[1] - self.indptr_ends[0]
             return SparseRead(
-                self.location, self.element, self.format, n_minor,
-                np.asarray(starts, np.int64), np.asarray(stops, np.int64), take, minor,
-                minor_first,
+                self.location, self.element, self.format, n_minor, starts, stops, take, minor,
+                minor_first, nnz,
             )  # fmt: skip
 
         tasks: list[SparseRead] = []
         sizes: list[int] = []
         if major is None or isinstance(major, slice):
             a, b = (0, n_major) if major is None else (major.start, major.stop)
-            indptr = read_indptr(self.location, self.element, a, b + 1)
-            if per_chunk is None:
-                target = parallel_target(int(indptr[-1] - indptr[0]) * self.bytes_per_nnz, target)
-            bounds = balance_by_nnz(
-                indptr, bytes_per_nnz=self.bytes_per_nnz, target_bytes=target, max_rows=per_chunk
-            )
+            if per_chunk is not None:  # fixed rows per chunk: indptr is not needed
+                bounds = np.unique(np.append(np.arange(0, b - a, per_chunk), b - a))
+            else:
+                indptr = read_indptr(self.location, self.element, a, b + 1)
+                total = int(indptr[-1] - indptr[0]) * self.bytes_per_nnz
+                bounds = balance_by_nnz(
+                    indptr,
+                    bytes_per_nnz=self.bytes_per_nnz,
+                    target_bytes=parallel_target(total, target),
+                )
             starts, stops = a + bounds[:-1], a + bounds[1:]
             # one-element views of two arrays: no per-chunk array conversion
             tasks = [task(starts[i : i + 1], stops[i : i + 1]) for i in range(len(starts))]

@@ -10,7 +10,8 @@ Recognised block tasks (anything else makes the answer ``None``: count by comput
 
 * a lazily opened stored CSR/CSC group read along its major axis
   (:class:`annscale.lazy.readers.SparseRead` with no selection on the minor axis; ranges of
-  rows, in any order or repeated through ``take``, are fine);
+  rows, in any order or repeated through ``take``, are fine; a read that knows its
+  nonzeros from opening, ``SparseRead.nnz``, reads nothing);
 * a lazy concatenation chunk (:mod:`annscale.combine.lazy`) along the major axis whose
   reindexing of the minor axis keeps every stored column (outer joins, reorderings) and
   fills with zeros, over recognised blocks; and an all-zero fill chunk.
@@ -145,6 +146,8 @@ class _Resolver:
 
     def _read_nnz(self, read: Any) -> int:
         read = _sparse_read((read,), self.fmt)
+        if read.nnz is not None and read.take is None:  # known since the file was opened
+            return int(read.nnz)
         starts = np.asarray(read.starts, dtype=np.int64)
         stops = np.asarray(read.stops, dtype=np.int64)
         if starts.size == 0:

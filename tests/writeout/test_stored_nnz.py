@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 import anndata
 import h5py
 import numpy as np
@@ -11,6 +13,7 @@ import scipy.sparse as sp
 import zarr
 
 import annscale
+from annscale.writeout.dispatch import writeout_options
 from annscale.writeout.stored_nnz import stored_block_nnz
 from annscale.writeout.zarr import block_nnz
 
@@ -85,3 +88,60 @@ def test_concat_on_disk_writes_int32_indices_like_anndata(tmp_path, suffix):
     annscale.read_lazy(paths[0]).write_h5ad(tmp_path / "plain.h5ad")
     with h5py.File(tmp_path / "plain.h5ad", "r") as f:
         assert f["X/indices"].dtype == np.int64
+
+
+def test_whole_inputs_know_their_nonzeros_from_opening(tmp_path, monkeypatch):
+    """A collection reads each input whole: the counts come from the indptr ends read at
+    open (SparseRead.nnz), without opening the files again."""
+    from annscale.lazy import readers
+    from annscale.storage import cache
+
+    paths = [
+        _write(tmp_path / f"s{i}.h5ad", 30 + 7 * i, [f"g{j}" for j in range(5 * i, 5 * i + 20)], i)
+        for i in range(10)  # enough inputs for one chunk per input
+    ]
+    outer = annscale.read_collection(paths, join="outer")
+    x = outer.X
+    expected = block_nnz(x, "csr")
+    cache.clear()
+
+    def no_indptr(*args, **kwargs):
+        raise AssertionError("indptr read again")
+
+    monkeypatch.setattr(readers, "read_indptr", no_indptr)
+    np.testing.assert_array_equal(stored_block_nnz(x, "csr"), expected)
+    assert len(x.chunks[0]) == len(paths)
+
+
+def test_an_input_rewritten_after_opening_is_a_clear_error(tmp_path):
+    from annscale.errors import CorruptElementError
+    from annscale.storage import cache
+
+    genes = [f"g{j}" for j in range(20)]
+    paths = [_write(tmp_path / f"s{i}.h5ad", 30, genes, i) for i in range(10)]
+    outer = annscale.read_collection(paths, join="outer")
+    # replaced by another file of the same shape with more nonzeros
+    other = anndata.read_h5ad(paths[3])
+    other.X = sp.csr_matrix(np.ones(other.shape, dtype=np.float32))
+    other.write_h5ad(tmp_path / "new.h5ad")
+    os.replace(tmp_path / "new.h5ad", paths[3])
+    cache.clear()
+    # written in place as concat_on_disk writes (each block at the offset the counts give)
+    with writeout_options(index_dtype="auto"):
+        with pytest.raises(CorruptElementError, match="nonzeros") as info:
+            outer.write_h5ad(tmp_path / "out.h5ad")
+    assert "out.h5ad" in str(info.value) or "s3.h5ad" in str(info.value)
+    assert not (tmp_path / "out.h5ad").exists()
+
+
+def test_stored_sources_with_fixed_chunks_build_without_reading(tmp_path, monkeypatch):
+    from annscale.lazy import sources
+
+    path = _write(tmp_path / "a.h5ad", 120, [f"g{i}" for i in range(30)], 0)
+    lazy = annscale.read_lazy(path, chunks=50)
+    monkeypatch.setattr(sources, "read_indptr", lambda *a, **k: pytest.fail("indptr read"))
+    x = lazy.X
+    assert x.chunks[0] == (50, 50, 20)
+    monkeypatch.undo()
+    ref = anndata.read_h5ad(path).X
+    assert (x.compute() != ref).nnz == 0
