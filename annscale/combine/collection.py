@@ -121,7 +121,8 @@ def open_all(
     threads).
 
     ``unused`` names parts the caller drops, which are then not read: ``"var_columns"``
-    (``var`` is read as its index only) and ``"uns"`` (read as ``{}``).
+    (``var`` is read as its index only), and ``"uns"``, ``"varm"``, ``"varp"``, ``"obsp"``
+    (read as ``{}``).
     """
     from ..lazy.open import read_lazy
 
@@ -172,9 +173,14 @@ def _read_lazy_without(
     readers.update({k: opener.mapping for k in _LAZY_MAPPINGS})
     if "var_columns" in unused:
         readers["var"] = var_index
-    if "uns" in unused:
-        readers["uns"] = lambda elem: {}
+    for name in ("uns", "varm", "varp", "obsp"):
+        if name in unused:
+            readers[name] = _nothing
     return containers.read_root(root, ctx, readers=readers)
+
+
+def _nothing(elem: Any) -> dict:
+    return {}
 
 
 def _read_names(arr: Any, ctx: Any) -> Any:
@@ -237,17 +243,22 @@ def read_collection(
     Returns
     -------
     A lazy :class:`annscale.AnnData`. Opening reads each input's ``obs``, ``var``, ``uns``
-    and array metadata (not what the result drops: ``var`` columns with ``merge=None``
-    along obs, ``uns`` with ``uns_merge=None``) (plus what ``merge=`` needs: ``varm``/``varp`` when concatenating
-    along obs are read when compared). ``X``/``layers``/``obsm`` read nothing until computed;
+    and array metadata, except what the result drops: ``var`` columns, ``varm`` and
+    ``varp`` with ``merge=None`` along obs, the concatenated axis' ``obsp``/``varp``
+    without ``pairwise``, ``uns`` with ``uns_merge=None``. (With a ``merge`` strategy,
+    ``varm``/``varp`` arrays along obs are read when compared.) ``X``/``layers``/``obsm``
+    read nothing until computed;
     a subset (``coll[coll.obs["cell_type"] == "NK"]``) reads only the selected rows, from
     the inputs that have any.
     """
     inputs, keys = expand_inputs(urls_or_glob, keys=keys, storage_options=storage_options)
     # what the concatenation drops is not read: var columns (along obs, merge=None), uns
     unused = []
-    if merge is None and axis in (0, "obs"):
-        unused.append("var_columns")
+    along_obs = axis in (0, "obs")
+    if merge is None and along_obs:  # var and its mappings are not merged: dropped
+        unused += ["var_columns", "varm", "varp"]
+    if not pairwise:  # the concatenated axis' pairwise arrays are dropped
+        unused.append("obsp" if along_obs else "varp")
     if uns_merge is None:
         unused.append("uns")
     adatas = open_all(

@@ -212,6 +212,28 @@ def test_merge_same_compares_stored_varm(tmp_path):
     assert_same(coll, theirs)
 
 
+def test_dropped_parts_are_not_read(tmp_path):
+    """What the result drops is not read when opening: with merge=None the inputs' varm and
+    varp, without pairwise their obsp. Broken there, the files still open; the kept parts
+    match anndata, and asking for the parts reads them (and reports the damage)."""
+    import h5py
+
+    from annscale.errors import AnnscaleError
+
+    theirs = anndata.concat([_sample(i) for i in range(3)], join="outer", keys=["0", "1", "2"])
+    paths = _write_samples(tmp_path, 3)
+    for p in paths:
+        with h5py.File(p, "a") as f:
+            for name in ("varm", "varp", "obsp"):
+                f[name].attrs["encoding-type"] = "no-such-encoding"
+    coll = annscale.read_collection(paths, join="outer", keys=["0", "1", "2"])
+    assert_same(coll, theirs)
+    assert dict(coll.varm) == {} and dict(coll.obsp) == {}
+    for kwargs in ({"merge": "same"}, {"pairwise": True}):
+        with pytest.raises(AnnscaleError, match="no-such-encoding"):
+            annscale.read_collection(paths, join="outer", **kwargs)
+
+
 # ---------------------------------------------------------------------------- selections
 
 
