@@ -39,9 +39,11 @@ import numpy as np
 __all__ = [
     "RawLayout",
     "WriteTarget",
+    "known_layout",
     "mapped_pairs",
     "raw_layout",
     "read_ranges",
+    "read_rows",
     "writable_in_place",
     "write_at",
     "write_target",
@@ -50,16 +52,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RawLayout:
-    """Where the elements of a 1-d dataset lie in its file.
+    """Where the elements of a dataset lie in its file (flat positions, C order).
 
     ``run_starts[i]`` is the first element of run ``i``, stored contiguously from byte
     ``run_offsets[i]`` of the file (consecutive chunks adjacent on disk form one run);
-    ``run_starts`` ends with the dataset length.
+    ``run_starts`` ends with the dataset size. Datasets of more than one dimension are
+    described only when contiguous (their rows are then element ranges).
     """
 
     dtype: np.dtype
     run_starts: np.ndarray
     run_offsets: np.ndarray
+    shape: tuple[int, ...] = ()
 
     def pieces(self, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """File byte offsets and byte sizes of the contiguous pieces of element ranges
@@ -121,9 +125,10 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
 
 def _find_layout(dset: h5py.Dataset) -> RawLayout | None:
     dtype = dset.dtype
-    if dset.ndim != 1 or dtype.kind not in "biuf" or dset.shape[0] == 0:
+    if dset.ndim < 1 or dtype.kind not in "biuf" or dset.size == 0:
         return None
-    n, itemsize = int(dset.shape[0]), dtype.itemsize
+    n, itemsize = int(dset.size), dtype.itemsize
+    shape = tuple(int(s) for s in dset.shape)
     plist = dset.id.get_create_plist()
     if plist.get_nfilters() or plist.get_external_count():
         return None
@@ -132,8 +137,8 @@ def _find_layout(dset: h5py.Dataset) -> RawLayout | None:
         offset = dset.id.get_offset()
         if offset is None or dset.id.get_storage_size() < n * itemsize:
             return None
-        return RawLayout(dtype, np.array([0, n], np.int64), np.array([offset], np.int64))
-    if layout != h5py.h5d.CHUNKED:
+        return RawLayout(dtype, np.array([0, n], np.int64), np.array([offset], np.int64), shape)
+    if layout != h5py.h5d.CHUNKED or dset.ndim != 1:
         return None
     chunk = int(dset.chunks[0])
     found: list[tuple[int, int, int, int]] = []
@@ -150,7 +155,7 @@ def _find_layout(dset: h5py.Dataset) -> RawLayout | None:
     # chunks adjacent on disk form one run: one preadv covers them
     new_run = np.ones(n_chunks, dtype=bool)
     new_run[1:] = offsets[1:] != offsets[:-1] + chunk * itemsize
-    return RawLayout(dtype, np.append(starts[new_run], n), offsets[new_run])
+    return RawLayout(dtype, np.append(starts[new_run], n), offsets[new_run], shape)
 
 
 def raw_layout(dset: h5py.Dataset) -> tuple[str, RawLayout] | None:
@@ -182,6 +187,46 @@ def raw_layout(dset: h5py.Dataset) -> tuple[str, RawLayout] | None:
     return None if layout is None else (path, layout)
 
 
+def known_layout(path: str, name: str) -> RawLayout | None:
+    """The layout of dataset ``name`` of the local file at ``path``, if it was looked up
+    (:func:`raw_layout`) since the file last changed; no HDF5 call, one ``stat``.
+
+    A task reading a small array this way needs no HDF5 handle: opening the file again
+    (after the handle cache dropped it) costs milliseconds, more than the read.
+    """
+    try:
+        ident = _identity(os.stat(path))
+    except OSError:
+        return None
+    with _lock:
+        return _layouts.get((path, ident, name))
+
+
+def read_rows(path: str, name: str, start: int, stop: int) -> np.ndarray | None:
+    """Rows ``[start, stop)`` (along the first axis) of dataset ``name`` of the local file at
+    ``path`` when its layout is known (:func:`known_layout`) and holds them contiguously,
+    else None; read without HDF5."""
+    layout = known_layout(path, name)
+    if layout is None or not layout.shape:
+        return None
+    n_rows = layout.shape[0]
+    if not 0 <= start <= stop <= n_rows:
+        raise IndexError(f"rows [{start}, {stop}) outside [0, {n_rows}) of {name}")
+    row = int(np.prod(layout.shape[1:], dtype=np.int64))
+    out = _read_layout(
+        path, layout, np.array([start * row]), np.array([stop * row]), _identity_check(path, name)
+    )
+    return None if out is None else out.reshape((stop - start, *layout.shape[1:]))
+
+
+def _identity_check(path: str, name: str):
+    def same(fd: int) -> bool:  # the file opened is the one whose layout is known
+        with _lock:
+            return (path, _identity(os.fstat(fd)), name) in _layouts
+
+    return same
+
+
 def read_ranges(dset: h5py.Dataset, starts: np.ndarray, stops: np.ndarray) -> np.ndarray | None:
     """Elements ``[starts[i], stops[i])`` of ``dset``, concatenated; None if not raw-readable.
 
@@ -195,10 +240,20 @@ def read_ranges(dset: h5py.Dataset, starts: np.ndarray, stops: np.ndarray) -> np
         return None
     path, layout = found
     starts = np.asarray(starts, np.int64)
-    lengths = np.asarray(stops, np.int64) - starts
     n = int(layout.run_starts[-1])
-    if len(lengths) and (np.any(lengths < 0) or np.min(starts) < 0 or np.max(stops) > n):
+    if len(starts) and (
+        np.any(np.asarray(stops) < starts) or np.min(starts) < 0 or np.max(stops) > n
+    ):
         raise IndexError(f"element ranges outside [0, {n}) of {dset.name}")
+    hdf5_inode = os.fstat(dset.file.id.get_vfd_handle()).st_ino
+    return _read_layout(path, layout, starts, stops, lambda fd: os.fstat(fd).st_ino == hdf5_inode)
+
+
+def _read_layout(path, layout: RawLayout, starts, stops, same_file) -> np.ndarray | None:
+    """Elements ``[starts[i], stops[i])`` (within the dataset) read with ``preadv``; None if
+    ``same_file(fd)`` says the file at ``path`` is not the one the layout describes."""
+    starts = np.asarray(starts, np.int64)
+    lengths = np.asarray(stops, np.int64) - starts
     out = np.empty(int(lengths.sum()), dtype=layout.dtype)
     offsets, sizes = layout.pieces(starts, lengths)
     view = memoryview(out).cast("B")
@@ -207,8 +262,8 @@ def read_ranges(dset: h5py.Dataset, starts: np.ndarray, stops: np.ndarray) -> np
     # a descriptor per call (microseconds): nothing to close when files or caches go away
     fd = os.open(path, os.O_RDONLY)
     try:
-        if os.fstat(fd).st_ino != os.fstat(dset.file.id.get_vfd_handle()).st_ino:
-            return None  # replaced since HDF5 opened it: read through HDF5's own handle
+        if not same_file(fd):
+            return None  # replaced since: read through HDF5
         pos = 0
         # the pieces were planned with numpy; this loop only issues the reads
         for offset, size in zip(offsets.tolist(), sizes.tolist()):

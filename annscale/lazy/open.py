@@ -19,6 +19,7 @@ from ..spec.registry import ReadContext, get_spec, read_elem
 from ..storage.cache import get_root
 from ..storage.elements import Array, Element, Group, H5Array
 from ..storage.location import Location, as_location
+from . import h5raw
 from .sources import DenseSource, SparseSource
 
 __all__ = ["read_lazy", "lazy_element"]
@@ -118,6 +119,9 @@ def lazy_element(elem: Element, location: Location, *, chunks: Any = None) -> An
         and np.dtype(elem.dtype).kind in "biufc"
         and not elem.is_string
     ):
+        if location.is_local and isinstance(elem, H5Array):
+            # looked up now, while the file is open: tasks then read it without HDF5
+            h5raw.raw_layout(elem.handle)
         storage_chunks = elem.chunks
         shards = getattr(elem.handle, "shards", None)
         if shards is not None:

@@ -385,6 +385,10 @@ class DenseRead:
     def __call__(self) -> np.ndarray:
         where = _describe(self.starts, self.stops, "rows")
         try:
+            blocks = self._read_raw()
+            if blocks is not None:
+                out = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=0)
+                return out if self.take is None else out[self.take]
             arr = get_root(self.location)[self.element.lstrip("/")]
             blocks = [
                 np.asarray(arr.read((slice(a, b), *self.rest)))
@@ -403,6 +407,20 @@ class DenseRead:
                 source=self.location.url,
                 element=self.element,
             ) from e
+
+    def _read_raw(self) -> list[np.ndarray] | None:
+        """The row blocks read straight from a local HDF5 file whose layout was looked up
+        when it was opened (:func:`.h5raw.read_rows`: no HDF5 handle), else None."""
+        if not self.location.is_local or len(self.starts) == 0:
+            return None
+        path = self.location.path
+        blocks = []
+        for a, b in zip(self.starts.tolist(), self.stops.tolist()):
+            rows = h5raw.read_rows(path, self.element, a, b)
+            if rows is None:
+                return None
+            blocks.append(rows[(slice(None), *self.rest)] if self.rest else rows)
+        return blocks
 
 
 def read_indptr(location: Location, element: str, start: int, stop: int) -> np.ndarray:

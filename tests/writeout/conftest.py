@@ -22,6 +22,15 @@ def _quiet():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _dense_by_blocks(monkeypatch):
+    """The tests here write small dense arrays to exercise the block writers; arrays that
+    small are otherwise computed at once (test_h5.py tests that path on its own)."""
+    from annscale.writeout import h5
+
+    monkeypatch.setattr(h5, "WHOLE_DENSE_BYTES", 0)
+
+
 @pytest.fixture
 def new_zarr(tmp_path):
     """``new_zarr(zarr_format) -> path`` of an empty zarr store."""

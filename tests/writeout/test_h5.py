@@ -206,6 +206,40 @@ def test_dense_row_blocks_write_themselves_in_place(tmp_path, monkeypatch, chunk
     assert_same(read_back_h5(path, "X", None), x.compute())
 
 
+def test_small_dense_arrays_are_computed_at_once(tmp_path, monkeypatch):
+    """Up to WHOLE_DENSE_BYTES a dense array is one compute and one write (no per-block
+    tasks); the file is the same as written by blocks."""
+    from annscale.lazy import h5raw
+    from annscale.writeout import h5
+
+    x = dense_dask((45, 17), (10, 17), seed=4, dtype=np.float64)
+    paths = {}
+    for whole in (True, False):
+        monkeypatch.setattr(h5, "WHOLE_DENSE_BYTES", 16 * 2**20 if whole else 0)
+        calls: list[int] = []
+        real = h5raw.write_at
+
+        def counting(*a, calls=calls, real=real):
+            calls.append(a[1])
+            return real(*a)
+
+        monkeypatch.setattr(h5raw, "write_at", counting)
+        paths[whole] = str(tmp_path / f"d{whole}.h5ad")
+        with open_root(paths[whole], "w", kind="h5ad") as root:
+            write_dask_h5(root, "X", x, lookahead=3)
+        assert bool(calls) != whole  # blocks write themselves only when written by blocks
+        monkeypatch.undo()
+    with h5py.File(paths[True], "r") as a, h5py.File(paths[False], "r") as b:
+        assert a["X"].chunks is None and a["X"].dtype == b["X"].dtype
+        np.testing.assert_array_equal(a["X"][()], b["X"][()])
+    np.testing.assert_array_equal(read_back_h5(paths[True], "X", None), x.compute())
+    # a block that fails fails the write, naming its error
+    bad = dense_dask((40, 20), (10, 20), seed=5, fail_block=(2, 0))
+    with pytest.raises(Exception, match="block"):
+        with open_root(str(tmp_path / "bad.h5ad"), "w", kind="h5ad") as root:
+            write_dask_h5(root, "X", bad)
+
+
 def test_in_place_writes_from_a_process_pool(tmp_path):
     """Tasks carry the file's address (path, inode, offset): blocks computed in other
     processes write their bytes themselves."""
