@@ -171,3 +171,38 @@ def test_threads_writing_one_file_take_turns(tmp_path, monkeypatch):
         with h5py.File(p, "r") as f:
             np.testing.assert_array_equal(f["a"][:, 0], np.arange(64))
             assert (f["a"][()] == np.arange(64)[:, None]).all()
+
+
+def test_dense_arrays_are_read_without_hdf5_after_opening(tmp_path, monkeypatch):
+    """read_lazy looks up the layout of a contiguous dense array while the file is open;
+    tasks then read its rows with pread (no HDF5 handle). A file changed since is read
+    through HDF5 again, never from the stale layout."""
+    import anndata
+
+    import annscale
+    from annscale.lazy import readers
+    from annscale.storage import cache
+
+    path = str(tmp_path / "d.h5ad")
+    pca = np.arange(40 * 6, dtype=np.float32).reshape(40, 6)
+    anndata.AnnData(np.zeros((40, 3), np.float32), obsm={"X_pca": pca}).write_h5ad(path)
+    lazy = annscale.read_lazy(path, chunks=15)
+    x = lazy.obsm["X_pca"]
+    layout = h5raw.known_layout(path, "/obsm/X_pca")
+    assert layout is not None and layout.shape == (40, 6)
+    cache.clear()
+    monkeypatch.setattr(readers, "get_root", lambda *a: pytest.fail("opened through HDF5"))
+    np.testing.assert_array_equal(x.compute(scheduler="sync"), pca)
+    np.testing.assert_array_equal(
+        x[[3, 30, 7], 2:5].compute(scheduler="sync"), pca[[3, 30, 7], 2:5]
+    )
+    np.testing.assert_array_equal(h5raw.read_rows(path, "/obsm/X_pca", 5, 9), pca[5:9])
+    with pytest.raises(IndexError):
+        h5raw.read_rows(path, "/obsm/X_pca", 30, 41)
+    monkeypatch.undo()
+    # rewritten in place (same size): the layout is not trusted any more
+    with h5py.File(path, "r+") as f:
+        f["obsm/X_pca"][...] = -pca
+    assert h5raw.known_layout(path, "/obsm/X_pca") is None
+    cache.clear()
+    np.testing.assert_array_equal(x.compute(scheduler="sync"), -pca)
