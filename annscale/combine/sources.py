@@ -38,7 +38,7 @@ from .reindex import Reindex, default_fill_value
 
 __all__ = ["ConcatSource", "concat_deferred"]
 
-#: threads materialising inputs at once (stored sparse inputs read ``indptr``: I/O bound)
+#: threads materialising remote inputs at once (stored sparse inputs read ``indptr``: I/O bound)
 MATERIALIZE_THREADS = 8
 
 
@@ -197,10 +197,21 @@ def _materialize_all(parts: Sequence[Any]) -> list[Any]:
     def one(i: int) -> Any:
         return materialize(_whole_if_small(parts[i]) if whole else parts[i])
 
+    if all(_is_local(parts[i]) for i in deferred):
+        # local files: h5py serialises the indptr reads anyway (and whole inputs read
+        # none), so threads would only add their start-up
+        for i in deferred:
+            out[i] = one(i)
+        return out
     with ThreadPoolExecutor(min(MATERIALIZE_THREADS, len(deferred))) as pool:
         for i, value in zip(deferred, pool.map(one, deferred)):
             out[i] = value
     return out
+
+
+def _is_local(part: Any) -> bool:
+    location = getattr(part, "location", None)
+    return location is not None and location.is_local
 
 
 WHOLE_INPUTS_FROM = 8
