@@ -42,6 +42,7 @@ __all__ = [
     "known_layout",
     "mapped_pairs",
     "raw_layout",
+    "read_elements",
     "read_ranges",
     "read_rows",
     "writable_in_place",
@@ -217,6 +218,20 @@ def read_rows(path: str, name: str, start: int, stop: int) -> np.ndarray | None:
         path, layout, np.array([start * row]), np.array([stop * row]), _identity_check(path, name)
     )
     return None if out is None else out.reshape((stop - start, *layout.shape[1:]))
+
+
+def read_elements(path: str, name: str, start: int, stop: int) -> np.ndarray | None:
+    """Elements ``[start, stop)`` (flat, C order) of dataset ``name`` of the local file at
+    ``path`` when its layout is known (:func:`known_layout`), else None; read without HDF5."""
+    layout = known_layout(path, name)
+    if layout is None:
+        return None
+    n = int(layout.run_starts[-1])
+    if not 0 <= start <= stop <= n:
+        raise IndexError(f"elements [{start}, {stop}) outside [0, {n}) of {name}")
+    return _read_layout(
+        path, layout, np.array([start]), np.array([stop]), _identity_check(path, name)
+    )
 
 
 def _identity_check(path: str, name: str):

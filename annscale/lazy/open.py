@@ -104,6 +104,10 @@ def lazy_element(elem: Element, location: Location, *, chunks: Any = None) -> An
             and {"data", "indices", "indptr"} <= set(elem.keys())
         ):
             data, indices = elem["data"], elem["indices"]
+            if location.is_local and isinstance(data, H5Array):
+                # looked up now, while the file is open: tasks then read without HDF5
+                for part in (data, indices, elem["indptr"]):
+                    h5raw.raw_layout(part.handle)
             return SparseSource(
                 location, elem.path, tuple(int(s) for s in shape), np.dtype(data.dtype),
                 chunks=chunks, format=fmt,

@@ -275,6 +275,39 @@ class SparseRead:
             ) from e
 
     def _read(self) -> CSRChunk | CSCChunk:
+        m = self._read_raw()
+        if m is None:
+            m = self._read_stored()
+        if self.minor_first:
+            return _take_major(_apply_minor(m, self.minor), self.take)
+        return _apply_minor(_take_major(m, self.take), self.minor)
+
+    def _read_raw(self) -> CSRChunk | CSCChunk | None:
+        """One range of rows read straight from a local HDF5 file whose layouts were looked
+        up when it was opened (:func:`.h5raw.read_elements`: no HDF5 handle), else None."""
+        if not self.location.is_local or len(self.starts) != 1:
+            return None
+        path, base = self.location.path, self.element.rstrip("/")
+        layout = h5raw.known_layout(path, base + "/data")
+        if layout is None:
+            return None
+        a, b = int(self.starts[0]), int(self.stops[0])
+        ip = h5raw.read_elements(path, base + "/indptr", a, b + 1)
+        if ip is None:
+            return None
+        ip = ip.astype(np.int64, copy=False)
+        self._check_indptr(ip, a, b, int(layout.run_starts[-1]))
+        lo, hi = int(ip[0]), int(ip[-1])
+        data = h5raw.read_elements(path, base + "/data", lo, hi)
+        indices = h5raw.read_elements(path, base + "/indices", lo, hi)
+        if data is None or indices is None:
+            return None
+        self._check_indices(indices)
+        cls = CSRChunk if self.format == "csr" else CSCChunk
+        shape = (b - a, self.n_minor) if self.format == "csr" else (self.n_minor, b - a)
+        return cls((data, indices, ip - lo), shape=shape, copy=False)
+
+    def _read_stored(self) -> CSRChunk | CSCChunk:
         group = get_root(self.location)[self.element.lstrip("/") or "/"]
         assert isinstance(group, Group)
         indptr_arr = group.require("indptr", "the sparse indptr array")
@@ -324,10 +357,7 @@ class SparseRead:
         self._check_indices(indices)
         cls = CSRChunk if self.format == "csr" else CSCChunk
         shape = (n_major, self.n_minor) if self.format == "csr" else (self.n_minor, n_major)
-        m = cls((data, indices, indptr), shape=shape, copy=False)
-        if self.minor_first:
-            return _take_major(_apply_minor(m, self.minor), self.take)
-        return _apply_minor(_take_major(m, self.take), self.minor)
+        return cls((data, indices, indptr), shape=shape, copy=False)
 
     def _minor_sums(self, dtype: np.dtype) -> np.ndarray:
         if self.take is None and self.minor is None and len(self.starts) == 1:

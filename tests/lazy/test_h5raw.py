@@ -206,3 +206,35 @@ def test_dense_arrays_are_read_without_hdf5_after_opening(tmp_path, monkeypatch)
     assert h5raw.known_layout(path, "/obsm/X_pca") is None
     cache.clear()
     np.testing.assert_array_equal(x.compute(scheduler="sync"), -pca)
+
+
+def test_sparse_ranges_are_read_without_hdf5_after_opening(tmp_path, monkeypatch):
+    """read_lazy looks up the layouts of a sparse group's arrays while the file is open; a
+    chunk of one row range is then read with pread alone, with the same checks."""
+    import anndata
+    import scipy.sparse as sp
+
+    import annscale
+    from annscale.errors import CorruptElementError
+    from annscale.lazy import readers
+    from annscale.storage import cache
+
+    x = sp.random(50, 30, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    good, bad_ip, bad_ix = (str(tmp_path / f"{n}.h5ad") for n in ("good", "ip", "ix"))
+    for path in (good, bad_ip, bad_ix):
+        anndata.AnnData(x).write_h5ad(path)
+    with h5py.File(bad_ip, "r+") as f:
+        f["X/indptr"][20] = f["X/indptr"][19] - 1  # not non-decreasing
+    with h5py.File(bad_ix, "r+") as f:
+        f["X/indices"][5] = 30  # past the last column
+    lazy = {p: annscale.read_lazy(p, chunks=20).X for p in (good, bad_ip, bad_ix)}
+    cache.clear()
+    monkeypatch.setattr(readers, "get_root", lambda *a: pytest.fail("opened through HDF5"))
+    got = lazy[good].compute(scheduler="sync")
+    assert (sp.csr_matrix(got) != x).nnz == 0
+    with pytest.raises(CorruptElementError, match="indptr") as info:
+        lazy[bad_ip].compute(scheduler="sync")
+    assert bad_ip in str(info.value) and "/X/indptr" in str(info.value)
+    with pytest.raises(CorruptElementError, match="indices out of range") as info:
+        lazy[bad_ix].compute(scheduler="sync")
+    assert bad_ix in str(info.value) and "/X/indices" in str(info.value)
