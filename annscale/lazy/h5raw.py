@@ -214,9 +214,7 @@ def read_rows(path: str, name: str, start: int, stop: int) -> np.ndarray | None:
     if not 0 <= start <= stop <= n_rows:
         raise IndexError(f"rows [{start}, {stop}) outside [0, {n_rows}) of {name}")
     row = int(np.prod(layout.shape[1:], dtype=np.int64))
-    out = _read_layout(
-        path, layout, np.array([start * row]), np.array([stop * row]), _identity_check(path, name)
-    )
+    out = _read_known(path, name, layout, start * row, stop * row)
     return None if out is None else out.reshape((stop - start, *layout.shape[1:]))
 
 
@@ -229,17 +227,18 @@ def read_elements(path: str, name: str, start: int, stop: int) -> np.ndarray | N
     n = int(layout.run_starts[-1])
     if not 0 <= start <= stop <= n:
         raise IndexError(f"elements [{start}, {stop}) outside [0, {n}) of {name}")
-    return _read_layout(
-        path, layout, np.array([start]), np.array([stop]), _identity_check(path, name)
-    )
+    return _read_known(path, name, layout, start, stop)
 
 
-def _identity_check(path: str, name: str):
-    def same(fd: int) -> bool:  # the file opened is the one whose layout is known
+def _read_known(path: str, name: str, layout: RawLayout, start: int, stop: int):
+    """Elements ``[start, stop)`` with a layout from :func:`known_layout`; None if the file
+    at ``path`` changed since (the descriptor read is checked, not just the path)."""
+
+    def same(fd: int) -> bool:
         with _lock:
             return (path, _identity(os.fstat(fd)), name) in _layouts
 
-    return same
+    return _read_layout(path, layout, np.array([start]), np.array([stop]), same)
 
 
 def read_ranges(dset: h5py.Dataset, starts: np.ndarray, stops: np.ndarray) -> np.ndarray | None:

@@ -103,17 +103,17 @@ def lazy_element(elem: Element, location: Location, *, chunks: Any = None) -> An
             and shape is not None
             and {"data", "indices", "indptr"} <= set(elem.keys())
         ):
-            data, indices = elem["data"], elem["indices"]
+            data, indices, indptr = elem["data"], elem["indices"], elem["indptr"]
             if location.is_local and isinstance(data, H5Array):
                 # looked up now, while the file is open: tasks then read without HDF5
-                for part in (data, indices, elem["indptr"]):
+                for part in (data, indices, indptr):
                     h5raw.raw_layout(part.handle)
             return SparseSource(
                 location, elem.path, tuple(int(s) for s in shape), np.dtype(data.dtype),
                 chunks=chunks, format=fmt,
                 bytes_per_nnz=np.dtype(data.dtype).itemsize + np.dtype(indices.dtype).itemsize,
                 stored_nnz=int(data.shape[0]),
-                indptr_ends=_indptr_ends(elem["indptr"], location),
+                indptr_ends=_indptr_ends(indptr, location),
             )  # fmt: skip
         return read_elem(elem)
     assert isinstance(elem, Array)
